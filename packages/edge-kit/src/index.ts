@@ -1,0 +1,26 @@
+export {
+  type CodedError,
+  EdgeKitError,
+  type EdgeKitErrorCode,
+  type ErrorBody,
+  type ErrorCatalog,
+  type ErrorCodeInfo,
+  TaktError,
+  type TaktErrorOptions,
+  errorCatalog,
+  errorMessage,
+  isCodedError,
+  isRetryable,
+} from './errors.js';
+export {
+  type LogFields,
+  type LogLevel,
+  type Logger,
+  type LoggerOptions,
+  createLogger,
+  formatLogLine,
+  parseLogLevel,
+  redact,
+  redactText,
+  silentLogger,
+} from './logger.js';
