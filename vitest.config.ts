@@ -23,7 +23,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: [`${workspaces}/test/unit/**/*.test.ts`],
+          include: [`${workspaces}/test/unit/**/*.test.ts`, 'test/contract/**/*.test.ts'],
           testTimeout: 10_000,
         },
       },

@@ -24,3 +24,72 @@ export {
   redactText,
   silentLogger,
 } from './logger.js';
+export {
+  type ConfigProblem,
+  type ConfigResult,
+  type DeepReadonly,
+  configProblems,
+  deepFreeze,
+  envBoolean,
+  parseConfig,
+  resolveConfig,
+} from './config.js';
+export { abortError, sleep, throwIfAborted, withTimeout } from './resilience/abort.js';
+export { type RetryOptions, backoffDelayMs, retry } from './resilience/retry.js';
+export {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitBreakerStats,
+  type CircuitState,
+} from './resilience/circuit-breaker.js';
+export {
+  type CloseReport,
+  type Component,
+  Lifecycle,
+  type LifecycleOptions,
+  type MainContext,
+  type RunMainOptions,
+  onceClose,
+  runMain,
+} from './lifecycle.js';
+export {
+  Counter,
+  Gauge,
+  Histogram,
+  type MetricsServer,
+  type MetricsServerOptions,
+  Registry,
+  Summary,
+  createMetricsServer,
+} from './metrics.js';
+export {
+  type Migration,
+  type OpenDatabaseOptions,
+  type SqliteDatabase,
+  applyMigrations,
+  openDatabase,
+} from './store/database.js';
+export {
+  Outbox,
+  type OutboxEntry,
+  type OutboxMessage,
+  type OutboxOptions,
+  OutboxSender,
+  type OutboxSenderOptions,
+  type OutboxSenderStats,
+} from './store/outbox.js';
+export { Inbox, type InboxOptions, type InboxResult } from './store/inbox.js';
+export {
+  type AcceptedChange,
+  type BindResult,
+  type JsonObject,
+  type PnpAck,
+  type PropertyVerdict,
+  type RejectedChange,
+  type RemovedEntry,
+  TwinBinder,
+  type WritableProperty,
+  isJsonObject,
+  mergePatch,
+  pnpAck,
+} from './twin.js';
