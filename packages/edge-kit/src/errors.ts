@@ -149,6 +149,11 @@ export const errorCatalog = {
     summary:
       "A direct method's payload does not match the method's schema; `details.problems` lists what is wrong. Fix the request; nothing was changed.",
   },
+  METHOD_HANDLER_FAILED: {
+    retryable: false,
+    summary:
+      'A direct-method handler failed with an unexpected error (answered with status 500). The module log has the details; report it as a bug.',
+  },
   NOT_CONNECTED: {
     retryable: true,
     summary:

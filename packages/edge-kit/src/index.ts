@@ -93,3 +93,16 @@ export {
   mergePatch,
   pnpAck,
 } from './twin.js';
+export {
+  type InputHandler,
+  type InputMessage,
+  MAX_METHOD_PAYLOAD_BYTES,
+  MAX_REPORTED_BYTES,
+  type MethodDefinition,
+  type ModuleClientEvents,
+  type ModuleConnectionState,
+  SupervisedModuleClient,
+  type SupervisedModuleClientOptions,
+  defineMethod,
+} from './edge/module-client.js';
+export { enableTcpNoDelay } from './edge/tcp-nodelay.js';
