@@ -1,14 +1,202 @@
 /**
- * `npm start`: runs the whole suite locally. Today only the building blocks exist (see README
- * "Status"): this prints what is there and exits cleanly. It grows as modules land.
+ * `npm start`: the whole suite on one machine, as separate processes — the IoT Hub + edgeHub emulator
+ * (reading the real deployment manifest), the OPC UA plant, and every module under `modules/` with the
+ * production-style `IOTEDGE_*` environment and the workload API. Logs are multiplexed with a prefix per
+ * process. Prints where to look. Ctrl-C (or SIGTERM) stops everything cleanly.
+ *
+ *     npm start                  # run until Ctrl-C
+ *     npm start -- --check       # start everything, print the guide, stop again (smoke test)
+ *
+ * Environment: TAKT_DATA_DIR (default .takt), TAKT_HOST (default 127.0.0.1; ports 8883 and 443 are fixed
+ * by the SDK, so binding 443 needs root or `net.ipv4.ip_unprivileged_port_start=443`), TAKT_PLANT_PORT
+ * (default 4840), TAKT_PLANT_SPEED (default 1), RuntimeLogLevel.
  */
-const lines = [
-  'Takt: no modules yet.',
-  '',
-  'What exists today:',
-  '  packages/edge-kit      the runtime every module shares (npm test exercises it)',
-  '',
-  'Run the tests:   npm test',
-  'Read the status: README.md, section "Status"',
-];
-process.stdout.write(`${lines.join('\n')}\n`);
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { EdgeHubControlClient } from '@takt/sim-edge-hub';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { values: args } = parseArgs({ options: { check: { type: 'boolean', default: false } }, strict: true });
+const dataDir = resolve(process.env['TAKT_DATA_DIR'] ?? join(root, '.takt'));
+const host = process.env['TAKT_HOST'] ?? '127.0.0.1';
+const plantPort = process.env['TAKT_PLANT_PORT'] ?? '4840';
+const plantSpeed = process.env['TAKT_PLANT_SPEED'] ?? '1';
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+const colors = [36, 33, 35, 32, 34, 31];
+const out = (line: string): void => void process.stdout.write(`${line}\n`);
+
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  exited: Promise<number | string>;
+  waitForLine(pattern: RegExp, timeoutMs: number): Promise<string>;
+}
+
+const procs: Proc[] = [];
+
+/** Starts a TypeScript entry point from source, prefixing every output line with its name. */
+function start(name: string, entry: string, argv: string[], env: Record<string, string> = {}): Proc {
+  const color = colors[procs.length % colors.length] ?? 36;
+  const prefix = process.stdout.isTTY ? `\u001b[${color}m${name.padEnd(16)}\u001b[0m│ ` : `${name.padEnd(16)}│ `;
+  const child = spawn(process.execPath, ['--conditions=takt-source', '--import', tsx, entry, ...argv], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const waiters = new Set<{ pattern: RegExp; resolve: (line: string) => void }>();
+  const seen: string[] = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    let partial = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        out(`${prefix}${line}`);
+        seen.push(line);
+        for (const w of waiters) {
+          if (w.pattern.test(line)) {
+            waiters.delete(w);
+            w.resolve(line);
+          }
+        }
+      }
+    });
+  }
+  const exited = new Promise<number | string>((done) =>
+    child.once('exit', (code, signal) => done(code ?? signal ?? 0)),
+  );
+  const proc: Proc = {
+    name,
+    child,
+    exited,
+    waitForLine(pattern, timeoutMs) {
+      const already = seen.find((l) => pattern.test(l));
+      if (already !== undefined) return Promise.resolve(already);
+      return new Promise((resolveLine, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`${name} was not ready within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const waiter = {
+          pattern,
+          resolve: (line: string) => {
+            clearTimeout(timer);
+            resolveLine(line);
+          },
+        };
+        waiters.add(waiter);
+        void exited.then((code) => {
+          if (!waiters.delete(waiter)) return;
+          clearTimeout(timer);
+          reject(new Error(`${name} exited (${String(code)}) before it was ready`));
+        });
+      });
+    },
+  };
+  procs.push(proc);
+  return proc;
+}
+
+let stopping: Promise<void> | undefined;
+function stopAll(): Promise<void> {
+  stopping ??= (async () => {
+    // modules first, then the plant, then edgeHub (reverse start order)
+    for (const proc of [...procs].reverse()) {
+      if (proc.child.exitCode !== null || proc.child.signalCode !== null) continue;
+      proc.child.kill('SIGTERM');
+      const timer = setTimeout(() => proc.child.kill('SIGKILL'), 10_000);
+      await proc.exited;
+      clearTimeout(timer);
+    }
+  })();
+  return stopping;
+}
+
+process.once('SIGINT', () => void stopAll().then(() => process.exit(0)));
+process.once('SIGTERM', () => void stopAll().then(() => process.exit(0)));
+
+async function main(): Promise<void> {
+  mkdirSync(dataDir, { recursive: true });
+  const started = Date.now();
+  const hub = start('edge-hub', 'simulators/edge-hub/src/main.ts', [
+    '--data-dir',
+    join(dataDir, 'edge-hub'),
+    '--manifest',
+    join(root, 'deployment', 'deployment.template.json'),
+    '--host',
+    host,
+    '--workload-socket',
+    join(dataDir, 'edge-hub', 'workload.sock'),
+  ]);
+  const plant = start('opcua-plant', 'simulators/opcua-plant/src/main.ts', [
+    '--host',
+    host,
+    '--port',
+    plantPort,
+    '--speed',
+    plantSpeed,
+    '--data-dir',
+    join(dataDir, 'opcua-plant'),
+    '--diag-port',
+    '0',
+  ]);
+  const hubLine = await hub.waitForLine(/^edge-hub ready /, 30_000);
+  const controlUrl = /control=(\S+)/.exec(hubLine)?.[1] ?? '';
+  const control = new EdgeHubControlClient(controlUrl);
+
+  const modules = existsSync(join(root, 'modules'))
+    ? readdirSync(join(root, 'modules')).filter((m) => existsSync(join(root, 'modules', m, 'src', 'main.ts')))
+    : [];
+  for (const moduleId of modules) {
+    const env = await control.moduleEnv(moduleId, 'workload');
+    start(moduleId, `modules/${moduleId}/src/main.ts`, [], {
+      ...env.env,
+      TAKT_DATA_DIR: join(dataDir, moduleId),
+    });
+  }
+  const plantLine = await plant.waitForLine(/^opcua-plant ready /, 60_000);
+  const plantUrl = /ready (\S+)/.exec(plantLine)?.[1] ?? '';
+  const diagUrl = /diag=(\S+)/.exec(plantLine)?.[1];
+
+  const guide = [
+    '',
+    `Takt is up (${((Date.now() - started) / 1000).toFixed(1)} s). Where to look:`,
+    `  edgeHub emulator     ${/ready (\S+) (\S+)/.exec(hubLine)?.slice(1, 3).join('  ') ?? ''}`,
+    `  emulator control     ${controlUrl}   (GET /status, /upstream, /twins/<module>; see simulators/edge-hub/README.md)`,
+    `  OPC UA plant         ${plantUrl}${diagUrl ? `   diagnostics ${diagUrl}` : ''}`,
+    modules.length > 0
+      ? `  modules              ${modules.join(', ')}`
+      : '  modules              none yet (the orchestrator, connector, audit and cloud-bridge arrive with issues 5, 7, 8, 9)',
+    '',
+    `  Manifest the emulator reads: deployment/deployment.template.json (render: npm run manifest)`,
+    `  Data (SQLite, certificates): ${dataDir}`,
+    '  Stop with Ctrl-C.',
+    '',
+  ];
+  for (const line of guide) out(line);
+  if (args.check) {
+    await stopAll();
+    const codes = await Promise.all(procs.map((p) => p.exited));
+    out(`stopped: ${procs.map((p, i) => `${p.name}=${String(codes[i])}`).join(' ')}`);
+    process.exit(codes.every((c) => c === 0) ? 0 : 1);
+  }
+  // Any process that ends on its own ends the run: a half-running suite misleads.
+  const first = await Promise.race(procs.map((p) => p.exited.then((code) => ({ name: p.name, code }))));
+  if (!stopping) {
+    out(`${first.name} exited (${String(first.code)}); stopping everything`);
+    await stopAll();
+    process.exit(1);
+  }
+}
+
+main().catch(async (error: unknown) => {
+  out(`npm start failed: ${error instanceof Error ? error.message : String(error)}`);
+  await stopAll();
+  process.exit(1);
+});

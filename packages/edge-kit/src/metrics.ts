@@ -22,6 +22,7 @@ export interface MetricsServerOptions {
 /** A Prometheus registry plus the HTTP endpoint that serves it. */
 export interface MetricsServer extends Component {
   readonly registry: Registry;
+  start(): Promise<void>;
   /** The bound port (useful with port 0). */
   port(): number;
 }

@@ -87,7 +87,9 @@ async function harness(): Promise<Harness> {
     },
     db(name) {
       const db = openDatabase(dir.join(name));
-      cleanups.push(() => db.close());
+      cleanups.push(() => {
+        db.close();
+      });
       return db;
     },
   };
