@@ -9,7 +9,8 @@ import { defineConfig } from 'vitest/config';
  * Every project loads the egress guard (test/support/src/vitest-setup.ts).
  */
 const workspaces = '{packages,modules,simulators,test,bench}/*';
-const conditions = ['takt-source', ...defaultServerConditions];
+// Without 'module': a package whose "module" export is extensionless ESM (@opentelemetry/api) must load as CJS under Node.
+const conditions = ['takt-source', ...defaultServerConditions.filter((c) => c !== 'module')];
 
 export default defineConfig({
   resolve: { conditions },

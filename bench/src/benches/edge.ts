@@ -6,8 +6,7 @@
  * invokeMethod over HTTPS 443); request/response over routes (A → B → A, the case Nagle + delayed ACK
  * slow down); sustained throughput with 100 sends in flight. Targets (DESIGN.md §5): p50 < 1 ms, p99 < 5 ms, ≥ 5,000 msg/s.
  */
-import { rm } from 'node:fs/promises';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDeployment, startEdgeHub } from '@takt/sim-edge-hub';
@@ -30,6 +29,7 @@ const manifest = parseDeployment({
         schemaVersion: '1.2',
         routes: {
           ab: 'FROM /messages/modules/bench-a/outputs/out1 INTO BrokeredEndpoint("/modules/bench-b/inputs/in1")',
+          pong: 'FROM /messages/modules/bench-b/outputs/pong INTO BrokeredEndpoint("/modules/bench-a/inputs/pong")',
         },
         storeAndForwardConfiguration: { timeToLiveSecs: 7200 },
       },

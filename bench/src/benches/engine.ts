@@ -2,7 +2,8 @@
  * `npm run bench -- engine`: durable 3-step workflows (../../shared/notes/peer-engines.md §2), Takt
  * first, then the peers installed on demand into bench/.peers (Node-RED 4, bpmn-engine). Figures:
  * workflows/s and p50/p99 with 2,000 workflows and 200 in flight, and sequentially; one durable
- * step's p50/p99; peak RSS; recovery after kill -9 with 1,000 in flight.
+ * step's p50/p99; peak RSS; recovery after kill -9 with 1,000 in flight. Environment: TAKT_BENCH_N
+ * (default 2000), TAKT_BENCH_PEERS=0 to measure Takt only.
  */
 import type { BenchContext } from '../context.js';
 import { measureRecovery } from '../engine/recovery.js';
@@ -41,5 +42,9 @@ export default async function engine(ctx: BenchContext): Promise<void> {
   record('takt', 'kill9-1000-in-flight', 'restart_to_done_ms', recovery.restartToDoneMs, 'ms');
   record('takt', 'kill9-1000-in-flight', 'resumed', recovery.resumed, 'instances');
 
+  if (process.env['TAKT_BENCH_PEERS'] === '0') {
+    ctx.note('peers skipped (TAKT_BENCH_PEERS=0)');
+    return;
+  }
   await runPeers(ctx, total, record);
 }

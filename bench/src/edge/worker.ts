@@ -36,17 +36,17 @@ let pongWaiter: (() => void) | undefined;
 client.on('inputMessage', (input: string, message: Message) => {
   const at = nowNs();
   client.complete(message, () => undefined);
+  if (input === 'pong') {
+    pongWaiter?.();
+    return;
+  }
   const text = message.getBytes().toString('utf8');
   if (text.startsWith('"ping')) {
     // the echo side of a request/response over routes
     client.sendOutputEvent('pong', new DeviceMessage(text)).catch(() => undefined);
     return;
   }
-  if (input === 'pong') {
-    pongWaiter?.();
-    return;
-  }
-  const sentAt = BigInt((message.getBytes().toString('utf8').split(',')[0] ?? '0').slice(1));
+  const sentAt = BigInt((text.split(',')[0] ?? '0').slice(1));
   latenciesNs.push(Number(at - sentAt));
   receivedCount++;
   if (receivedCount === 1) firstAt = at;

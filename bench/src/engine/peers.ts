@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchContext, benchRoot } from '../context.js';
+import { startTs } from './recovery.js';
 import { closedLoop, expected } from './workload.js';
 
 export type RecordFigure = (system: string, name: string, metric: string, value: number, unit: string) => void;
@@ -79,16 +80,24 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what:
 const nearest = (sorted: readonly number[], p: number): number =>
   sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length))) - 1] ?? Number.NaN;
 
-async function nodeRed(dir: string, total: number, concurrency: number, warmup: number): Promise<PeerFigures> {
+/** Writes the flow and settings and starts Node-RED; `stepDelayMs` > 0 makes each step sleep and log `DONE <i>`. */
+async function startNodeRed(
+  dir: string,
+  stepDelayMs: number,
+  fresh: boolean,
+): Promise<{ child: ChildProcess; port: number; output: () => string }> {
   const userDir = join(dir, 'user');
-  rmSync(userDir, { recursive: true, force: true });
+  if (fresh) rmSync(userDir, { recursive: true, force: true });
   mkdirSync(userDir, { recursive: true });
   const port = await freePort();
-  const fn = (code: string, id: string, next: string): Record<string, unknown> => ({
+  const fn = (code: string, id: string, next: string, last = false): Record<string, unknown> => ({
     id,
     type: 'function',
     z: 'tab',
-    func: `msg.payload.x = ${code}; return msg;`,
+    func:
+      stepDelayMs > 0
+        ? `setTimeout(() => { msg.payload.x = ${code};${last ? " node.warn('DONE ' + msg.payload.i);" : ''} node.send(msg); }, ${stepDelayMs}); return null;`
+        : `msg.payload.x = ${code}; return msg;`,
     outputs: 1,
     wires: [[next]],
   });
@@ -97,7 +106,7 @@ async function nodeRed(dir: string, total: number, concurrency: number, warmup: 
     { id: 'in', type: 'http in', z: 'tab', url: '/wf', method: 'post', upload: false, swaggerDoc: '', wires: [['f1']] },
     fn('msg.payload.x + 1', 'f1', 'f2'),
     fn('msg.payload.x * 2', 'f2', 'f3'),
-    fn('msg.payload.x + 3', 'f3', 'out'),
+    fn('msg.payload.x + 3', 'f3', 'out', true),
     { id: 'out', type: 'http response', z: 'tab', statusCode: '', headers: {}, wires: [] },
   ];
   writeFileSync(join(userDir, 'flows.json'), JSON.stringify(flows));
@@ -121,8 +130,25 @@ async function nodeRed(dir: string, total: number, concurrency: number, warmup: 
   );
   const red = join(dir, 'node_modules', 'node-red', 'red.js');
   const child: ChildProcess = spawn(process.execPath, [red, '--userDir', userDir, '--settings', settings], {
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+    if (output.length > 4_000_000) output = output.slice(-2_000_000);
+  });
+  return { child, port, output: () => output };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+async function nodeRed(dir: string, total: number, concurrency: number, warmup: number): Promise<PeerFigures> {
+  const { child, port } = await startNodeRed(dir, 0, true);
   try {
     const url = `http://127.0.0.1:${port}/wf`;
     const call = async (i: number): Promise<void> => {
@@ -151,8 +177,53 @@ async function nodeRed(dir: string, total: number, concurrency: number, warmup: 
       peakRssMb: vmHwmMb(child.pid),
     };
   } finally {
-    child.kill('SIGKILL');
-    await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
+    await stopChild(child);
+  }
+}
+
+/**
+ * Node-RED kill -9: steps sleep 5 ms, `total` requests all in flight at once, SIGKILL at the first
+ * completion, restart on the same user dir without resubmitting, count completions 5 s later.
+ */
+async function nodeRedKill(dir: string, total: number): Promise<{ inFlight: number; resumed: number }> {
+  const first = await startNodeRed(dir, 5, true);
+  const doneCount = (text: string): number => (text.match(/DONE \d+/g) ?? []).length;
+  let inFlight = 0;
+  try {
+    const url = `http://127.0.0.1:${first.port}/wf`;
+    await waitUntil(
+      async () =>
+        (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"x":0,"i":-1}' }))
+          .ok,
+      30_000,
+      'Node-RED to answer',
+    );
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let guard = 0; guard < total; guard++) {
+        const i = next++;
+        if (i >= total) return;
+        await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ x: i, i }),
+        }).catch(() => undefined);
+      }
+    };
+    const load = Promise.all(Array.from({ length: total }, () => worker()));
+    await waitUntil(() => Promise.resolve(doneCount(first.output()) >= 1), 60_000, 'the first completion');
+    inFlight = total - doneCount(first.output());
+    await stopChild(first.child);
+    await load;
+  } finally {
+    await stopChild(first.child);
+  }
+  const second = await startNodeRed(dir, 5, false);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    return { inFlight, resumed: doneCount(second.output()) };
+  } finally {
+    await stopChild(second.child);
   }
 }
 
@@ -180,6 +251,47 @@ async function bpmnEngine(dir: string, total: number, concurrency: number, warmu
   return JSON.parse(line.slice('RESULT '.length)) as PeerFigures;
 }
 
+/**
+ * bpmn-engine kill -9 with its application-side persistence (getState → SQLite FULL after every
+ * activity): N in flight, SIGKILL, then recover and resume every unfinished one.
+ */
+async function bpmnKill(
+  dir: string,
+  count: number,
+): Promise<{ resumed: number; recoveryMs: number; restartToDoneMs: number; wrong: number; stepRuns: number }> {
+  const script = fileURLToPath(new URL('./bpmn-persisted-child.ts', import.meta.url));
+  const scratch = join(peersDir, 'bpmn-engine', 'kill-test');
+  rmSync(scratch, { recursive: true, force: true });
+  mkdirSync(scratch, { recursive: true });
+  const file = join(scratch, 'states.db');
+  try {
+    const load = startTs(script, ['load', dir, file, String(count)]);
+    await load.line(/^INFLIGHT$/, 120_000);
+    const killed = new Promise((resolve) => load.proc.once('exit', resolve));
+    load.proc.kill('SIGKILL');
+    await killed;
+    const spawnedAt = performance.now();
+    const resume = startTs(script, ['resume', dir, file, String(count)]);
+    const line = await resume.line(/^RECOVERED /, 180_000);
+    const restartToDoneMs = performance.now() - spawnedAt;
+    const result = JSON.parse(line.slice('RECOVERED '.length)) as {
+      resumed: number;
+      doneMs: number;
+      wrong: number;
+      stepRuns: number;
+    };
+    return {
+      resumed: result.resumed,
+      recoveryMs: result.doneMs,
+      restartToDoneMs,
+      wrong: result.wrong,
+      stepRuns: result.stepRuns,
+    };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 /** Runs the peers after Takt; a peer that cannot be installed or run is noted and skipped. */
 export async function runPeers(ctx: BenchContext, total: number, record: RecordFigure): Promise<void> {
   const peers: { name: string; spec: string; pkg: string; run: typeof nodeRed; sequential: number }[] = [
@@ -201,6 +313,22 @@ export async function runPeers(ctx: BenchContext, total: number, record: RecordF
       record(system, `3-step-${peer.sequential}-sequential`, 'workflows_per_s', sequential.workflowsPerS, '1/s');
       record(system, `3-step-${peer.sequential}-sequential`, 'p50_ms', sequential.p50Ms, 'ms');
       record(system, `3-step-${peer.sequential}-sequential`, 'p99_ms', sequential.p99Ms, 'ms');
+      if (peer.name === 'bpmn-engine') {
+        ctx.note(`${system} + getState → SQLite FULL: kill -9 with 1,000 in flight, recover and resume`);
+        const kill = await bpmnKill(dir, 1000);
+        const persisted = `${system}+sqlite`;
+        record(persisted, 'kill9-1000-in-flight', 'recovery_ms', kill.recoveryMs, 'ms');
+        record(persisted, 'kill9-1000-in-flight', 'restart_to_done_ms', kill.restartToDoneMs, 'ms');
+        record(persisted, 'kill9-1000-in-flight', 'resumed', kill.resumed, 'instances');
+        record(persisted, 'kill9-1000-in-flight', 'step_runs', kill.stepRuns, 'runs');
+        if (kill.wrong > 0) ctx.note(`${persisted}: ${kill.wrong} wrong results after recovery`);
+      }
+      if (peer.name === 'node-red') {
+        ctx.note(`${system}: kill -9 with 1,000 in flight, restart, count completions after 5 s`);
+        const kill = await nodeRedKill(dir, 1000);
+        record(system, 'kill9-1000-in-flight', 'in_flight', kill.inFlight, 'instances');
+        record(system, 'kill9-1000-in-flight', 'resumed', kill.resumed, 'instances');
+      }
     } catch (error) {
       ctx.note(`${peer.name} skipped: ${error instanceof Error ? error.message : String(error)}`);
     }

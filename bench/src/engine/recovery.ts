@@ -9,10 +9,14 @@ import { fileURLToPath } from 'node:url';
 const child = fileURLToPath(new URL('./recovery-child.ts', import.meta.url));
 const tsx = createRequire(import.meta.url).resolve('tsx');
 
-function start(args: string[]): { proc: ChildProcess; line: (pattern: RegExp, timeoutMs: number) => Promise<string> } {
+/** Starts a TypeScript child (like `npm start` does) and lets the caller wait for a stdout line. */
+export function startTs(
+  script: string,
+  args: string[],
+): { proc: ChildProcess; line: (pattern: RegExp, timeoutMs: number) => Promise<string> } {
   const proc = spawn(
     process.execPath,
-    ['--conditions=takt-source', '--import', new URL(`file://${tsx}`).href, child, ...args],
+    ['--conditions=takt-source', '--import', new URL(`file://${tsx}`).href, script, ...args],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -47,12 +51,12 @@ export async function measureRecovery(count = 1000): Promise<RecoveryFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'takt-bench-recovery-'));
   const file = join(dir, 'engine.db');
   try {
-    const load = start(['load', file, String(count)]);
+    const load = startTs(child, ['load', file, String(count)]);
     await load.line(/^INFLIGHT /, 60_000);
     load.proc.kill('SIGKILL');
     await new Promise((resolve) => load.proc.once('exit', resolve));
     const spawnedAt = performance.now();
-    const resume = start(['resume', file, String(count)]);
+    const resume = startTs(child, ['resume', file, String(count)]);
     const line = await resume.line(/^RECOVERED /, 60_000);
     const restartToDoneMs = performance.now() - spawnedAt;
     await new Promise((resolve) => resume.proc.once('exit', resolve));

@@ -3,7 +3,7 @@
  * instance keeps the hash it started with, so deploying a new version never changes it.
  */
 import { createHash } from 'node:crypto';
-import { type Json, type WorkflowDefinition, parseWorkflow } from '@takt/workflow';
+import { type Json, type WorkflowDefinition, type WorkflowReference, parseWorkflow } from '@takt/workflow';
 import { EngineError } from './errors.js';
 
 /** JSON with object keys sorted at every level (RFC 8785-like, enough for hashing our own data). */
@@ -32,4 +32,41 @@ export function checkDefinition(definition: unknown): WorkflowDefinition {
       ...(details === undefined ? {} : { details }),
     });
   }
+}
+
+/**
+ * Resolves a definition delivered by reference (`uri` + `sha256`): fetches the bytes with the
+ * injected `fetchBytes` (the orchestrator's HTTPS/file reader with its disk cache), verifies the
+ * SHA-256 before parsing, then validates. Throws `WF_DEFINITION_INVALID` on a hash mismatch, bad
+ * JSON or an invalid definition, with `details.problems` where there are some.
+ */
+export async function resolveReference(
+  reference: WorkflowReference,
+  fetchBytes: (uri: string, signal?: AbortSignal) => Promise<Uint8Array>,
+  signal?: AbortSignal,
+): Promise<WorkflowDefinition> {
+  const bytes = await fetchBytes(reference.uri, signal);
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (actual !== reference.sha256.toLowerCase()) {
+    throw new EngineError('WF_DEFINITION_INVALID', `sha256 of ${reference.uri} does not match the reference`, {
+      details: { expected: reference.sha256, actual, problems: [{ code: 'REFERENCE_INVALID', pointer: '/sha256' }] },
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (cause) {
+    throw new EngineError('WF_DEFINITION_INVALID', `${reference.uri} is not JSON`, { cause });
+  }
+  const definition = checkDefinition(parsed);
+  if (definition.id !== reference.id || definition.version !== reference.version) {
+    throw new EngineError('WF_DEFINITION_INVALID', 'the referenced document has another id or version', {
+      details: {
+        reference: { id: reference.id, version: reference.version },
+        id: definition.id,
+        version: definition.version,
+      },
+    });
+  }
+  return definition;
 }

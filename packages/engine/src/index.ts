@@ -3,7 +3,7 @@
  * group commit, durable timers, crash recovery, resource arbitration and simulation.
  */
 export { EngineError, type EngineErrorCode, errorCatalog } from './errors.js';
-export { canonicalJson, checkDefinition, definitionHash } from './definitions.js';
+export { canonicalJson, checkDefinition, definitionHash, resolveReference } from './definitions.js';
 export {
   type EngineLimits,
   defaultEngineLimits,

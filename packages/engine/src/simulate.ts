@@ -155,7 +155,7 @@ export async function simulate(
   let state: InstanceState | undefined;
   let now = startAtMs;
 
-  const handle = (commands: Command[], current: InstanceState): void => {
+  const handle = (commands: Command[]): void => {
     for (const command of commands) {
       switch (command.type) {
         case 'dispatch': {
@@ -236,14 +236,13 @@ export async function simulate(
           break;
       }
     }
-    void current;
   };
 
   const first = await transition(definition, undefined, startEvent, options.limits);
   state = first.state;
   journal.push(startEvent);
   trace.push({ atMs: now, event: startEvent, status: state.status, commands: first.commands });
-  handle(first.commands, state);
+  handle(first.commands);
 
   for (let count = 0; count < maxEvents && !terminalStatuses.has(state.status); count++) {
     if (queue.length === 0) break;
@@ -271,7 +270,7 @@ export async function simulate(
     journal.push(event);
     trace.push(entry);
     state = result.state;
-    handle(result.commands, state);
+    handle(result.commands);
   }
   if (state === undefined) throw new EngineError('WF_INSTANCE_NOT_FOUND', 'simulation did not start');
   return {

@@ -11,7 +11,7 @@ import { Hub } from './hub.js';
 import { IdentityRegistry, SERVICE_POLICY } from './identity/registry.js';
 import { type Deployment, parseDeployment, readDeploymentFile } from './manifest/deployment.js';
 import { MqttFrontEnd } from './mqtt/broker.js';
-import { openEmulatorDatabase } from './store/database.js';
+import { GroupCommit, openEmulatorDatabase } from './store/database.js';
 import { MessageQueue } from './store/message-queue.js';
 import { TwinStore } from './twin/twin-store.js';
 
@@ -119,7 +119,8 @@ export async function startEdgeHub(options: EdgeHubOptions): Promise<EdgeHubHand
   const db = openEmulatorDatabase(join(options.dataDir, 'edge-hub.db'));
   const identities = new IdentityRegistry(db);
   const twins = new TwinStore(db);
-  const queue = new MessageQueue(db);
+  const group = new GroupCommit(db);
+  const queue = new MessageQueue(db, group);
   const ensureModule = (moduleId: string): void => {
     if (!MODULE_ID.test(moduleId)) throw new EdgeHubError('EDGEHUB_CONFIG_INVALID', `invalid module id ${moduleId}`);
     identities.ensure(moduleId);
@@ -138,6 +139,7 @@ export async function startEdgeHub(options: EdgeHubOptions): Promise<EdgeHubHand
     identities,
     twins,
     queue,
+    group,
     logger: log.child({ component: 'hub' }),
     ...(options.deliveryWindow === undefined ? {} : { deliveryWindow: options.deliveryWindow }),
     ...(options.clock === undefined ? {} : { now: options.clock }),
@@ -147,6 +149,7 @@ export async function startEdgeHub(options: EdgeHubOptions): Promise<EdgeHubHand
   const closeAll = async (): Promise<void> => {
     hub.close();
     for (const close of closers.reverse()) await close().catch(() => undefined);
+    group.commit();
     db.close();
   };
   try {

@@ -5,6 +5,7 @@ import type { BrokerHandlers, ModuleConnection } from './mqtt/broker.js';
 import { parseModuleTopic } from './mqtt/topics.js';
 import { type EdgeMessage, formatPropertyBag } from './routing/message.js';
 import { type Route, endpointKey, parseEndpointKey, routeMessage } from './routing/routes.js';
+import type { GroupCommit } from './store/database.js';
 import type { MessageQueue } from './store/message-queue.js';
 import type { JsonObject, TwinRuleViolation } from './twin/twin-rules.js';
 import type { TwinStore, TwinWriteResult } from './twin/twin-store.js';
@@ -34,6 +35,8 @@ export interface HubOptions {
   identities: IdentityRegistry;
   twins: TwinStore;
   queue: MessageQueue;
+  /** The shared write transaction; PUBACKs and twin answers wait for its commit. */
+  group: GroupCommit;
   logger: Logger;
   /** QoS 1 deliveries in flight per endpoint. Default 100. */
   deliveryWindow?: number;
@@ -65,6 +68,7 @@ export class Hub implements BrokerHandlers {
   readonly #identities: IdentityRegistry;
   readonly #twins: TwinStore;
   readonly #queue: MessageQueue;
+  readonly #group: GroupCommit;
   readonly #log: Logger;
   readonly #window: number;
   readonly #now: () => number;
@@ -88,6 +92,7 @@ export class Hub implements BrokerHandlers {
     this.#identities = options.identities;
     this.#twins = options.twins;
     this.#queue = options.queue;
+    this.#group = options.group;
     this.#log = options.logger;
     this.#window = options.deliveryWindow ?? 100;
     this.#now = options.now ?? Date.now;
@@ -123,6 +128,15 @@ export class Hub implements BrokerHandlers {
     const refusal = this.#identities.verifyModuleToken(deviceId, moduleId, password, this.#now());
     if (refusal !== undefined) return { ok: false as const, reason: refusal };
     return { ok: true as const };
+  }
+
+  whenDurable(done: (error?: Error) => void): void {
+    this.#group.whenDurable(done);
+  }
+
+  /** Resolves when every write so far is committed. */
+  durable(): Promise<void> {
+    return this.#group.durable();
   }
 
   onConnected(connection: ModuleConnection): void {
@@ -202,11 +216,17 @@ export class Hub implements BrokerHandlers {
             : this.#twins.patchReported(connection.moduleId, patch, payload.length);
         const rid = encodeURIComponent(parsed.rid);
         if (result.ok) {
-          this.#send(
-            connection,
-            `$iothub/twin/res/204/?$rid=${rid}&$version=${result.twin.reportedVersion}`,
-            Buffer.alloc(0),
-          );
+          // acknowledged only once committed (the write may share the turn's transaction)
+          const topic = `$iothub/twin/res/204/?$rid=${rid}&$version=${result.twin.reportedVersion}`;
+          this.#group.whenDurable((error) => {
+            if (error === undefined) this.#send(connection, topic, Buffer.alloc(0));
+            else
+              this.#send(
+                connection,
+                `$iothub/twin/res/500/?$rid=${rid}`,
+                Buffer.from(JSON.stringify({ errorCode: 500001, message: 'ErrorCode:ServerError;store failed' })),
+              );
+          });
         } else {
           this.#send(
             connection,
@@ -512,6 +532,7 @@ export class Hub implements BrokerHandlers {
 
   close(): void {
     this.#closed = true;
+    this.#group.commit();
     for (const [rid, pending] of this.#pendingMethods) {
       clearTimeout(pending.timer);
       pending.resolve({

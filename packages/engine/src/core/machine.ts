@@ -35,7 +35,7 @@ import {
   utf8Bytes,
 } from '@takt/workflow';
 import { EngineError } from '../errors.js';
-import { hash32, seededRandom } from './random.js';
+import { seededRandom } from './random.js';
 import {
   type Command,
   type CompensationRecord,
@@ -102,30 +102,63 @@ const deep = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
  * transition). JSON values inside (variables, results, params) are only ever replaced, never edited.
  * The unit tests deep-freeze input states to catch any in-place edit this copy would miss.
  */
+function copyThread(t: ThreadState): ThreadState {
+  const copy: ThreadState = {
+    id: t.id,
+    role: t.role,
+    stepId: t.stepId,
+    status: t.status,
+    activity: { ...t.activity },
+    attempt: t.attempt,
+    failures: t.failures,
+    stepStartedAtMs: t.stepStartedAtMs,
+    locals: t.locals,
+    escalated: t.escalated.length === 0 ? [] : [...t.escalated],
+  };
+  if (t.parentId !== undefined) copy.parentId = t.parentId;
+  if (t.slot !== undefined) copy.slot = t.slot;
+  if (t.result !== undefined) copy.result = t.result;
+  if (t.error !== undefined) copy.error = t.error;
+  if (t.join !== undefined) copy.join = deep(t.join);
+  return copy;
+}
+
 function copyState(state: InstanceState): InstanceState {
   const threads: Record<string, ThreadState> = {};
-  for (const [id, t] of Object.entries(state.threads)) {
-    const copy: ThreadState = { ...t, activity: { ...t.activity }, escalated: [...t.escalated] };
-    if (t.join !== undefined) copy.join = deep(t.join);
-    threads[id] = copy;
-  }
+  for (const id in state.threads) threads[id] = copyThread(state.threads[id] as ThreadState);
   const resources: InstanceState['resources'] = {};
-  for (const [id, r] of Object.entries(state.resources)) resources[id] = { ...r };
+  for (const id in state.resources) resources[id] = { ...(state.resources[id] as InstanceState['resources'][string]) };
+  // Built field by field (not by spreading) so every copy shares one hidden class.
   const out: InstanceState = {
-    ...state,
+    instanceId: state.instanceId,
+    workflowId: state.workflowId,
+    workflowVersion: state.workflowVersion,
+    definitionHash: state.definitionHash,
+    status: state.status,
+    params: state.params,
     vars: { ...state.vars },
     tags: { ...state.tags },
     threads,
     timers: { ...state.timers },
     resources,
     pending: { ...state.pending },
+    outbox: { ...state.outbox },
     tasks: { ...state.tasks },
     mailbox: [...state.mailbox],
     compensations: [...state.compensations],
     control: { ...state.control },
     breached: [...state.breached],
+    counter: state.counter,
+    seq: state.seq,
+    createdAtMs: state.createdAtMs,
+    updatedAtMs: state.updatedAtMs,
   };
   if (state.compensation !== undefined) out.compensation = deep(state.compensation);
+  if (state.parent !== undefined) out.parent = state.parent;
+  if (state.idempotencyKey !== undefined) out.idempotencyKey = state.idempotencyKey;
+  if (state.output !== undefined) out.output = state.output;
+  if (state.error !== undefined) out.error = state.error;
+  if (state.abort !== undefined) out.abort = state.abort;
   return out;
 }
 
@@ -237,8 +270,20 @@ class Machine {
     this.rejection ??= { code, message };
   }
 
+  /** Commands whose result arrived in this transition (they leave the outbox even if still awaited). */
+  private readonly answered = new Set<string>();
+
   result(original: InstanceState): Transition {
     if (this.rejection !== undefined) return { state: original, commands: [], rejection: this.rejection };
+    const outbox = this.state.outbox;
+    for (const id of Object.keys(outbox)) {
+      if (this.state.pending[id] === undefined || this.answered.has(id)) delete outbox[id];
+    }
+    for (const command of this.commands) {
+      if (command.type === 'dispatch' && this.state.pending[command.commandId] !== undefined) {
+        outbox[command.commandId] = command;
+      }
+    }
     this.state.seq += 1;
     this.state.updatedAtMs = this.now;
     if (this.state.status !== this.statusBefore) this.emitStatus();
@@ -280,8 +325,14 @@ class Machine {
     };
   }
 
-  private evalOptions(seed: string): { nowMs: number; random: () => number } {
-    return { nowMs: this.now, random: seededRandom(`${this.id}:${this.state.seq}:${seed}`) };
+  private generator: (() => number) | undefined;
+
+  /** `$random()` draws from one generator per transition, seeded by instance and event number. */
+  private evalOptions(): { nowMs: number; random: () => number } {
+    return {
+      nowMs: this.now,
+      random: () => (this.generator ??= seededRandom(`${this.id}:${this.state.seq}`))(),
+    };
   }
 
   private async evaluate(
@@ -289,11 +340,11 @@ class Machine {
     thread: ThreadState | undefined,
     extra?: JsonObject,
   ): Promise<Json | undefined> {
-    return compileExpression(source).evaluate(this.scope(thread, extra), this.evalOptions(source));
+    return compileExpression(source).evaluate(this.scope(thread, extra), this.evalOptions());
   }
 
   private async evalTemplate(template: Template, thread: ThreadState | undefined): Promise<Json | undefined> {
-    return evaluateTemplate(template, this.scope(thread), this.evalOptions(String(hash32(JSON.stringify(template)))));
+    return evaluateTemplate(template, this.scope(thread), this.evalOptions());
   }
 
   private setVariable(name: string, value: Json | undefined): void {
@@ -1308,6 +1359,7 @@ class Machine {
   private async onResult(event: Extract<EngineEvent, { type: 'result' }>): Promise<void> {
     const threadId = this.state.pending[event.commandId];
     const thread = threadId === undefined ? undefined : this.state.threads[threadId];
+    this.answered.add(event.commandId);
     if (thread === undefined || thread.status !== 'running') return; // late or duplicate: nothing to do
     delete this.state.pending[event.commandId];
     const activity = thread.activity;
@@ -1643,6 +1695,7 @@ function initialState(definition: WorkflowDefinition, event: Extract<EngineEvent
     timers: {},
     resources: {},
     pending: {},
+    outbox: {},
     tasks: {},
     mailbox: [],
     compensations: [],

@@ -137,6 +137,12 @@ export interface InstanceState {
   resources: Record<string, HeldResource>;
   /** Dispatched commands awaiting a result: command id → thread id. */
   pending: Record<string, string>;
+  /**
+   * The outbox of side effects: every dispatch still awaiting its result, as dispatched. Part of the
+   * state, so it is journaled with the transition that produced it and re-dispatched after a crash
+   * under its original idempotency key (or settled as in doubt).
+   */
+  outbox: Record<string, Extract<Command, { type: 'dispatch' }>>;
   /** Open human tasks: task id → thread id (or `instance`). */
   tasks: Record<string, string>;
   /** Signals that arrived before anyone waited for them. */

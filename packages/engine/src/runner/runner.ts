@@ -129,6 +129,7 @@ type EventInput = DistributiveOmit<EngineEvent, 'atMs'>;
 const NOTIFY_TYPES = new Set(['status', 'alert', 'task.open', 'task.close', 'watch']);
 
 let idCounter = 0;
+let randomPool: number[] = [];
 
 /**
  * Time-ordered instance ids (base-36 time, a counter, 24 random bits): new rows land at the right
@@ -137,7 +138,9 @@ let idCounter = 0;
  */
 export function timeOrderedId(nowMs: number = Date.now()): string {
   idCounter = (idCounter + 1) % 36 ** 4;
-  return `${nowMs.toString(36).padStart(9, '0')}${idCounter.toString(36).padStart(4, '0')}${randomBytes(3).toString('hex')}`;
+  if (randomPool.length === 0) randomPool = [...randomBytes(1024)];
+  const noise = ((randomPool.pop() ?? 0) << 16) | ((randomPool.pop() ?? 0) << 8) | (randomPool.pop() ?? 0);
+  return `${nowMs.toString(36).padStart(9, '0')}${idCounter.toString(36).padStart(4, '0')}${noise.toString(16).padStart(6, '0')}`;
 }
 
 function codeOf(code: string): EngineErrorCode {
@@ -177,7 +180,8 @@ export class Runner {
   private readonly latest = new Map<string, { hash: string; byVersion: Map<string, string> }>();
   private readonly live = new Map<string, Live>();
   private readonly byKey = new Map<string, string>();
-  private readonly endWaiters = new Map<string, Set<(state: InstanceState) => void>>();
+  /** Waiters for an instance's end: called with the final state, or with an error when the runner closes. */
+  private readonly endWaiters = new Map<string, Set<(state: InstanceState | Error) => void>>();
   private readonly arbiter = new ResourceArbiter();
   private readonly timers: TimerQueue;
   private readonly inflight = new AbortController();
@@ -311,22 +315,27 @@ export class Runner {
       this.timers.schedule(timer.instanceId, timer.id, timer.dueAtMs);
       report.timers += 1;
     }
+    // Awaited dispatches: the state's own outbox. Re-dispatched under their original key, or settled
+    // by the step's in-doubt policy when they change a device.
+    for (const live of this.live.values()) {
+      for (const command of Object.values(live.state?.outbox ?? {})) {
+        if (command.inDoubt !== undefined) {
+          report.inDoubt += 1;
+          this.deliver(live.id, { type: 'inDoubt', commandId: command.commandId });
+        } else {
+          report.redispatched += 1;
+          this.runDispatch(command);
+        }
+      }
+    }
     const stale: string[] = [];
     for (const row of this.store.outbox()) {
       const live = this.live.get(row.instanceId);
       const command = row.command;
       if (command.type === 'dispatch') {
-        if (live?.state?.pending[command.commandId] === undefined) {
-          stale.push(row.id);
-          continue;
-        }
-        if (command.inDoubt !== undefined) {
-          report.inDoubt += 1;
-          this.deliver(row.instanceId, { type: 'inDoubt', commandId: command.commandId });
-        } else {
-          report.redispatched += 1;
-          this.runDispatch(command);
-        }
+        // Fire-and-forget dispatches (phase commands): at least once.
+        if (live === undefined) stale.push(row.id);
+        else this.runDispatch(command);
       } else if (command.type === 'child.start' || command.type === 'child.cancel') {
         this.runChildCommand(command, row.id);
       } else if (NOTIFY_TYPES.has(command.type)) {
@@ -344,10 +353,17 @@ export class Runner {
     if (this.closed) return;
     this.closed = true;
     this.timers.close();
-    this.inflight.abort(new EngineError('WF_RUNNER_CLOSED', 'runner closed'));
+    const closedError = new EngineError('WF_RUNNER_CLOSED', 'runner closed');
+    this.inflight.abort(closedError);
     await Promise.resolve();
     this.flush();
     this.store.close();
+    // Whatever was not applied is refused; the journal has everything that was acknowledged.
+    for (const live of this.live.values()) {
+      for (const item of live.queue.splice(0)) item.ack?.reject(closedError);
+    }
+    for (const waiters of this.endWaiters.values()) for (const waiter of waiters) waiter(closedError);
+    this.endWaiters.clear();
   }
 
   // ------------------------------------------------------------------------------------------ verbs
@@ -529,15 +545,27 @@ export class Runner {
         waiters.delete(done);
         reject(abortError(signal as AbortSignal));
       };
-      const done = (state: InstanceState): void => {
+      const done = (state: InstanceState | Error): void => {
         signal?.removeEventListener('abort', onAbort);
-        resolve(state);
+        if (state instanceof Error) reject(state);
+        else resolve(state);
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
       waiters.add(done);
       this.endWaiters.set(instanceId, waiters);
     });
+  }
+
+  /**
+   * Compacts history: journal rows covered by a snapshot are dropped except the last `keepEvents`
+   * (default 1,000) per instance, and instances that ended before `endedBeforeMs` are removed. An
+   * instance's length is never capped: its state lives in snapshots, its journal only since the last one.
+   */
+  compact(options: { keepEvents?: number; endedBeforeMs?: number } = {}): { journalRows: number; instances: number } {
+    this.assertOpen();
+    this.flush();
+    return this.store.compact(options.keepEvents ?? 1000, options.endedBeforeMs);
   }
 
   /** Instances by status in the store. */
@@ -642,13 +670,8 @@ export class Runner {
             (state.status !== live.persistedStatus || state.seq - live.snapshotSeq >= this.snapshotEvery));
         live.persistedStatus = state.status;
         if (snapshot) live.snapshotSeq = state.seq;
-        // Dispatches the core stopped waiting for (timeout, jump, cancel, end) leave the outbox now.
-        const abandoned: string[] = [];
-        for (const commandId of Object.keys(previous?.pending ?? {})) {
-          if (state.pending[commandId] === undefined && !(event.type === 'result' && event.commandId === commandId)) {
-            abandoned.push(commandId);
-          }
-        }
+        const resultRowInTable =
+          event.type === 'result' && previous !== undefined && previous.outbox[event.commandId] === undefined;
         this.batch.push({
           record: {
             instanceId: live.id,
@@ -657,7 +680,7 @@ export class Runner {
             commands: result.commands,
             snapshot,
             terminal,
-            abandoned,
+            resultRowInTable,
             keepNotifications,
           },
           ack: item.ack,

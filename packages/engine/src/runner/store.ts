@@ -61,8 +61,8 @@ export interface TransitionRecord {
   /** Write the full state (status change, every N events, terminal). A start writes none: replay of its event is the state. */
   snapshot: boolean;
   terminal: boolean;
-  /** Outbox ids of dispatches the instance no longer waits for (timed out, jumped, cancelled, ended). */
-  abandoned: readonly string[];
+  /** The result event's command was kept in the outbox table (not in the state's own outbox). */
+  resultRowInTable: boolean;
   /** Keep notification commands (status, alerts, tasks, watches) in the outbox: someone carries them out. */
   keepNotifications: boolean;
 }
@@ -180,9 +180,8 @@ export class EngineStore {
           s.updateSnapshot.run(state.status, active, JSON.stringify(state), state.seq, state.updatedAtMs, r.instanceId);
         }
         s.insertJournal.run(r.instanceId, state.seq, r.event.atMs, JSON.stringify(r.event));
-        if (r.event.type === 'result') s.deleteOutbox.run(r.event.commandId);
+        if (r.event.type === 'result' && r.resultRowInTable) s.deleteOutbox.run(r.event.commandId);
         else if (r.event.type === 'timer') s.deleteTimer.run(r.event.timerId);
-        for (const id of r.abandoned) s.deleteOutbox.run(id);
         for (const [index, command] of r.commands.entries()) {
           if (command.type === 'timer.set') {
             if (!r.terminal) s.insertTimer.run(command.timerId, r.instanceId, command.dueAtMs);
@@ -190,6 +189,8 @@ export class EngineStore {
             s.deleteTimer.run(command.timerId);
           } else if (OUTBOX_TYPES.has(command.type)) {
             if (r.terminal && command.type === 'dispatch') continue;
+            // Awaited dispatches live in the state's outbox (journaled with this transition).
+            if (command.type === 'dispatch' && state.outbox[command.commandId] !== undefined) continue;
             if (!r.keepNotifications && NOTIFICATION_TYPES.has(command.type)) continue;
             s.insertOutbox.run(outboxId(command, state.seq, index), r.instanceId, JSON.stringify(command));
           }
@@ -261,6 +262,35 @@ export class EngineStore {
     const out: Record<string, number> = {};
     for (const row of this.stmt.counts.all() as { status: string; n: number }[]) out[row.status] = row.n;
     return out;
+  }
+
+  /**
+   * Compaction: drops journal rows already covered by a snapshot, keeping the last `keepEvents` of
+   * each instance as readable history, and removes instances that ended before `endedBeforeMs`.
+   */
+  compact(keepEvents: number, endedBeforeMs: number | undefined): { journalRows: number; instances: number } {
+    return this.db.transaction(() => {
+      let instances = 0;
+      let journalRows = 0;
+      if (endedBeforeMs !== undefined) {
+        journalRows += this.db
+          .prepare(
+            'DELETE FROM wf_journal WHERE instance_id IN (SELECT id FROM wf_instances WHERE active = 0 AND updated_at < ?)',
+          )
+          .run(endedBeforeMs).changes;
+        instances = this.db
+          .prepare('DELETE FROM wf_instances WHERE active = 0 AND updated_at < ?')
+          .run(endedBeforeMs).changes;
+      }
+      journalRows += this.db
+        .prepare(
+          `DELETE FROM wf_journal WHERE (instance_id, seq) IN (
+             SELECT j.instance_id, j.seq FROM wf_journal j JOIN wf_instances i ON i.id = j.instance_id
+             WHERE j.seq <= i.snapshot_seq - ?)`,
+        )
+        .run(Math.max(0, keepEvents)).changes;
+      return { journalRows, instances };
+    })();
   }
 
   close(): void {

@@ -67,7 +67,8 @@ export class TimerQueue {
     const last = heap.pop();
     if (top === undefined || last === undefined || heap.length === 0) return top;
     let i = 0;
-    for (;;) {
+    // A binary heap of n entries is log2(n) levels deep: 64 levels bound any realistic size.
+    for (let level = 0; level < 64; level++) {
       const left = 2 * i + 1;
       const right = left + 1;
       let smallest = i;

@@ -270,4 +270,60 @@ describe('runner', () => {
     expect(final.status).toBe('succeeded');
     expect(final.vars['r']).toEqual({ yield: 0.97 });
   });
+
+  it('has no history cliff: a long instance is compacted into snapshots and recovers from them', async () => {
+    const dir = await tempDir();
+    const def: WorkflowDefinition = {
+      id: 'ticker',
+      version: '1',
+      variables: { n: 0 },
+      start: 'tick',
+      steps: {
+        tick: { type: 'wait', event: 'tick', next: 'count' },
+        count: { type: 'action', action: 'set', args: { n: '{{ vars.n + 1 }}' }, next: 'more' },
+        more: { type: 'choice', choices: [{ when: '{{ vars.n < 1000 }}', next: 'tick' }], default: 'done' },
+        done: { type: 'succeed' },
+      },
+    };
+    const first = await openRunner(dir.join('e.db'));
+    first.register(def);
+    const { instanceId } = await first.startInstance({ workflowId: 'ticker' });
+    for (let i = 0; i < 300; i++) await first.signal(instanceId, 'tick');
+    const before = first.query(instanceId).state;
+    const compacted = first.compact({ keepEvents: 10 });
+    expect(compacted.journalRows).toBeGreaterThan(200);
+    expect(first.query(instanceId, { history: true }).history!.length).toBeLessThan(80);
+    await first.close();
+    const second = await openRunner(dir.join('e.db'));
+    expect(second.query(instanceId).state).toEqual(before);
+    await second.signal(instanceId, 'tick');
+    expect(second.query(instanceId).vars['n']).toBe(301);
+    await second.cancel(instanceId);
+    await second.waitForEnd(instanceId);
+    expect(second.compact({ endedBeforeMs: Date.now() + 1 }).instances).toBe(1);
+    expect(() => second.query(instanceId)).toThrow(expect.objectContaining({ code: 'WF_INSTANCE_NOT_FOUND' }));
+  });
+
+  it('honours AbortSignals and refuses work once closed', async () => {
+    const dir = await tempDir();
+    const def: WorkflowDefinition = {
+      id: 'forever',
+      version: '1',
+      start: 'w',
+      steps: { w: { type: 'wait', event: 'never', end: true } },
+    };
+    const runner = createRunner({ file: dir.join('e.db'), dispatch: arithmetic });
+    await runner.start();
+    runner.register(def);
+    const { instanceId } = await runner.startInstance({ workflowId: 'forever' });
+    const controller = new AbortController();
+    const waiting = runner.waitForEnd(instanceId, { signal: controller.signal });
+    controller.abort(new Error('caller gave up'));
+    await expect(waiting).rejects.toThrow('caller gave up');
+    const pending = runner.waitForEnd(instanceId);
+    await runner.close();
+    await expect(pending).rejects.toMatchObject({ code: 'WF_RUNNER_CLOSED' });
+    await expect(runner.signal(instanceId, 'never')).rejects.toMatchObject({ code: 'WF_RUNNER_CLOSED' });
+    await runner.close(); // idempotent
+  });
 });

@@ -179,6 +179,7 @@ export class ControlServer {
           }
           if ((method === 'PATCH' || method === 'PUT') && m[2] !== undefined) {
             const result = target.hub.writeDesired(moduleId, await body(), method === 'PATCH' ? 'patch' : 'replace');
+            if (result.ok) await target.hub.durable();
             if (result.ok) sendJson(res, 200, { version: result.twin.desiredVersion });
             else
               sendJson(res, result.violation.status, {

@@ -183,6 +183,7 @@ export class IotHubApi {
             return;
           }
         }
+        await hub.durable();
         sendJson(res, 200, serviceTwin(hub, twins.get(moduleId), connected));
         return;
       }

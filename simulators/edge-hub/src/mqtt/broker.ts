@@ -67,6 +67,8 @@ export interface BrokerHandlers {
   authenticate(deviceId: string, moduleId: string, username: string, password: string): AuthResult;
   /** Handles a PUBLISH; an Error refuses it (the connection is closed, as edgeHub does). */
   onPublish(connection: ModuleConnection, topic: string, payload: Buffer, qos: number): Error | undefined;
+  /** Calls `done` when what `onPublish` stored is committed; the PUBACK waits for it. */
+  whenDurable(done: (error?: Error) => void): void;
   onSubscribed(connection: ModuleConnection, kind: 'twin-res' | 'desired' | 'methods' | 'inputs'): void;
   onAck(connection: ModuleConnection, packetId: number, tag: number): void;
   onConnected(connection: ModuleConnection): void;
@@ -145,16 +147,16 @@ export class MqttFrontEnd {
           callback(new Error('publish without a module connection'));
           return;
         }
-        hub.#whenThawed(() =>
-          callback(
-            hub.#publish(
-              client,
-              packet.topic,
-              Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
-              packet.qos,
-            ) ?? null,
-          ),
-        );
+        hub.#whenThawed(() => {
+          const refused = hub.#publish(
+            client,
+            packet.topic,
+            Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+            packet.qos,
+          );
+          if (refused !== undefined) callback(refused);
+          else hub.#handlers.whenDurable((error) => callback(error ?? null));
+        });
       },
       authorizeSubscribe: (client, subscription, callback) => {
         const hub = ref.self;

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { EdgeMessage } from '../routing/message.js';
-import type { EmulatorDatabase } from './database.js';
+import type { EmulatorDatabase, GroupCommit } from './database.js';
 
 /** A stored message waiting for its endpoint. */
 export interface QueuedMessage {
@@ -61,8 +61,11 @@ export class MessageQueue {
   readonly #expire: Database.Statement;
   readonly #moveUpstream: (limit: number, nowMs: number) => number;
 
-  constructor(db: EmulatorDatabase) {
+  readonly #group: GroupCommit;
+
+  constructor(db: EmulatorDatabase, group: GroupCommit) {
     this.#db = db;
+    this.#group = group;
     this.#insert = db.prepare(
       'INSERT INTO queue (endpoint, priority, enqueued_ms, expires_ms, message, body) VALUES (?, ?, ?, ?, ?, ?)',
     );
@@ -93,6 +96,7 @@ export class MessageQueue {
     message: EdgeMessage,
     nowMs: number,
   ): number[] {
+    this.#group.join();
     const meta = JSON.stringify({ systemProperties: message.systemProperties, properties: message.properties });
     const insert = (t: { key: string; priority: number; timeToLiveSecs: number }): number =>
       Number(
@@ -123,6 +127,7 @@ export class MessageQueue {
 
   /** Removes an acknowledged message. */
   remove(seq: number): void {
+    this.#group.join();
     this.#delete.run(seq);
   }
 
@@ -133,6 +138,7 @@ export class MessageQueue {
 
   /** Hands up to `limit` upstream messages to the cloud sink, in priority order; returns how many. */
   drainUpstream(limit: number, nowMs: number): number {
+    this.#group.join();
     return this.#moveUpstream(limit, nowMs);
   }
 

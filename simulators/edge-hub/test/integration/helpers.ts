@@ -74,8 +74,8 @@ export const testManifest = {
 export interface TestHub {
   hub: EdgeHubHandle;
   dir: TempDir;
-  /** Starts the emulator again on the same data folder (after `hub.close()`). */
-  restart(): Promise<EdgeHubHandle>;
+  /** Starts the emulator again on the same data folder (after `hub.close()`), optionally with other options. */
+  restart(options?: Partial<EdgeHubOptions>): Promise<EdgeHubHandle>;
 }
 
 let hostCounter = 0;
@@ -89,13 +89,13 @@ export async function startTestHub(hostPrefix: string, options: Partial<EdgeHubO
   hostCounter += 1;
   const host = `${hostPrefix}.${hostCounter}`;
   const dir = await createTempDir('takt-edgehub-');
-  const start = (): Promise<EdgeHubHandle> =>
-    startEdgeHub({ dataDir: dir.path, host, manifest: parseDeployment(testManifest), ...options });
+  const start = (more: Partial<EdgeHubOptions> = {}): Promise<EdgeHubHandle> =>
+    startEdgeHub({ dataDir: dir.path, host, manifest: parseDeployment(testManifest), ...options, ...more });
   const state: TestHub = {
     hub: await start(),
     dir,
-    restart: async () => {
-      state.hub = await start();
+    restart: async (more) => {
+      state.hub = await start(more);
       return state.hub;
     },
   };
