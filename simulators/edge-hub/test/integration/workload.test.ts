@@ -60,6 +60,21 @@ describe('workload API and deployment seeding', () => {
     expect((await call(uri, 'POST', '/modules/nobody/genid/x/sign', {})).status).toBe(404);
   });
 
+  it('the control client turns error answers into CONTROL_REQUEST_FAILED with the status', async () => {
+    const { hub } = await startTestHub(HOST);
+    await expect(hub.control.moduleEnv('nobody')).rejects.toMatchObject({
+      code: 'CONTROL_REQUEST_FAILED',
+      details: { status: 404 },
+    });
+    await expect(hub.control.patchDesired('receiver', { 'bad.key': 1 })).rejects.toMatchObject({
+      code: 'CONTROL_REQUEST_FAILED',
+      details: { status: 400 },
+    });
+    const created = await hub.control.createModule('extra');
+    expect(Object.keys(created.env)).toEqual(['EdgeHubConnectionString', 'EdgeModuleCACertificateFile']);
+    expect(await hub.control.modules()).toEqual(['extra', 'receiver', 'sender']);
+  });
+
   it('re-seeds desired properties only when the manifest changed them (as set-modules does)', async () => {
     const test = await startTestHub(HOST);
     const first = await test.hub.control.twin('receiver');
