@@ -12,7 +12,7 @@
  * (default 4840), TAKT_PLANT_SPEED (default 1), RuntimeLogLevel.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -163,6 +163,14 @@ async function main(): Promise<void> {
   const plantLine = await plant.waitForLine(/^opcua-plant ready /, 60_000);
   const plantUrl = /ready (\S+)/.exec(plantLine)?.[1] ?? '';
   const diagUrl = /diag=(\S+)/.exec(plantLine)?.[1];
+
+  // Where the CLI (scripts/takt.ts) and other tools find the running suite.
+  const suiteFile = join(dataDir, 'suite.json');
+  writeFileSync(
+    suiteFile,
+    `${JSON.stringify({ controlUrl, plantUrl, diagUrl, modules, startedAt: new Date().toISOString() }, null, 2)}\n`,
+  );
+  process.once('exit', () => rmSync(suiteFile, { force: true }));
 
   const guide = [
     '',
