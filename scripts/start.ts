@@ -1,6 +1,6 @@
 /**
  * `npm start`: the whole suite on one machine, as separate processes — the IoT Hub + edgeHub emulator
- * (reading the real deployment manifest), the OPC UA plant, and every module under `modules/` with the
+ * (reading the deployment manifest rendered and validated as for `az iot edge set-modules`), the OPC UA plant, and every module under `modules/` with the
  * production-style `IOTEDGE_*` environment and the workload API. Logs are multiplexed with a prefix per
  * process. Prints where to look. Ctrl-C (or SIGTERM) stops everything cleanly.
  *
@@ -12,7 +12,8 @@
  * (default 4840), TAKT_PLANT_SPEED (default 1), RuntimeLogLevel.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -103,6 +104,13 @@ function start(name: string, entry: string, argv: string[], env: Record<string, 
   return proc;
 }
 
+/** A random secret kept in the data folder (mode 0600), made on first start: local runs only. */
+function localSecret(name: string): string {
+  const file = join(dataDir, name);
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
+
 let stopping: Promise<void> | undefined;
 function stopAll(): Promise<void> {
   stopping ??= (async () => {
@@ -124,11 +132,17 @@ process.once('SIGTERM', () => void stopAll().then(() => process.exit(0)));
 async function main(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   const started = Date.now();
+  // The emulator reads the manifest exactly as `az iot edge set-modules` would get it: rendered and validated.
+  const manifest = join(dataDir, 'deployment.amd64.json');
+  const render = start('manifest', 'simulators/edge-hub/src/manifest/render-cli.ts', ['--out', manifest]);
+  const rendered = await render.exited;
+  if (rendered !== 0) throw new Error(`rendering the deployment manifest failed (${String(rendered)})`);
+  procs.splice(procs.indexOf(render), 1);
   const hub = start('edge-hub', 'simulators/edge-hub/src/main.ts', [
     '--data-dir',
     join(dataDir, 'edge-hub'),
     '--manifest',
-    join(root, 'deployment', 'deployment.template.json'),
+    manifest,
     '--host',
     host,
     '--workload-socket',
@@ -153,11 +167,25 @@ async function main(): Promise<void> {
   const modules = existsSync(join(root, 'modules'))
     ? readdirSync(join(root, 'modules')).filter((m) => existsSync(join(root, 'modules', m, 'src', 'main.ts')))
     : [];
-  for (const moduleId of modules) {
+  const adminPassword = localSecret('admin-password');
+  const extraEnv: Record<string, Record<string, string>> = {
+    orchestrator: {
+      TAKT_HTTP_HOST: host,
+      TAKT_HTTP_PORT: '8080',
+      TAKT_ADMIN_USER: 'admin',
+      TAKT_ADMIN_PASSWORD: adminPassword,
+    },
+    audit: { TAKT_AUDIT_MAC_KEY: localSecret('audit-mac-key') },
+  };
+  for (const [index, moduleId] of modules.entries()) {
     const env = await control.moduleEnv(moduleId, 'workload');
     start(moduleId, `modules/${moduleId}/src/main.ts`, [], {
       ...env.env,
       TAKT_DATA_DIR: join(dataDir, moduleId),
+      // every module serves Prometheus metrics; on one host each needs its own port (9600 in a container)
+      TAKT_METRICS_HOST: host,
+      TAKT_METRICS_PORT: String(9601 + index),
+      ...extraEnv[moduleId],
     });
   }
   const plantLine = await plant.waitForLine(/^opcua-plant ready /, 60_000);
@@ -175,14 +203,20 @@ async function main(): Promise<void> {
   const guide = [
     '',
     `Takt is up (${((Date.now() - started) / 1000).toFixed(1)} s). Where to look:`,
-    `  edgeHub emulator     ${/ready (\S+) (\S+)/.exec(hubLine)?.slice(1, 3).join('  ') ?? ''}`,
-    `  emulator control     ${controlUrl}   (GET /status, /upstream, /twins/<module>; see simulators/edge-hub/README.md)`,
-    `  OPC UA plant         ${plantUrl}${diagUrl ? `   diagnostics ${diagUrl}` : ''}`,
+    `  edgeHub emulator        ${/ready (\S+) (\S+)/.exec(hubLine)?.slice(1, 3).join('  ') ?? ''}`,
+    `  emulator control        ${controlUrl}   (GET /status, /upstream, /twins/<module>; see simulators/edge-hub/README.md)`,
+    `  OPC UA plant            ${plantUrl}${diagUrl ? `   diagnostics ${diagUrl}` : ''}`,
     modules.length > 0
-      ? `  modules              ${modules.join(', ')}`
-      : '  modules              none yet (the orchestrator, connector, audit and cloud-bridge arrive with issues 5, 7, 8, 9)',
+      ? `  modules                 ${modules.join(', ')}`
+      : '  modules                 none yet (the orchestrator, connector, audit and cloud-bridge arrive with issues 5, 7, 8, 9)',
+    ...(modules.includes('orchestrator')
+      ? [
+          `  orchestrator API        http://${host}:8080   (health: /healthz; user admin, password in ${join(dataDir, 'admin-password')})`,
+        ]
+      : []),
+    ...modules.map((m, i) => `  metrics ${m.padEnd(15)} http://${host}:${9601 + i}/metrics`),
     '',
-    `  Manifest the emulator reads: deployment/deployment.template.json (render: npm run manifest)`,
+    `  Manifest the emulator reads: ${manifest} (rendered from deployment/deployment.template.json)`,
     `  Data (SQLite, certificates): ${dataDir}`,
     '  Stop with Ctrl-C.',
     '',
