@@ -106,3 +106,10 @@ export {
   defineMethod,
 } from './edge/module-client.js';
 export { enableTcpNoDelay } from './edge/tcp-nodelay.js';
+export {
+  type AppInsightsOptions,
+  type Telemetry,
+  type TraceSeverity,
+  createTelemetry,
+  parseAppInsightsConnectionString,
+} from './telemetry/app-insights.js';

@@ -1,0 +1,243 @@
+/**
+ * Tags: the latest value of every tag the orchestrator watches, which instances wait on which tags
+ * (condition waits, interlocks), the tag triggers of deployed workflows (edge-triggered, debounced,
+ * deadband), and the connector watches that keep the values coming (input `tags`).
+ */
+import { createHash } from 'node:crypto';
+import { type Logger, errorMessage } from '@takt/edge-kit';
+import {
+  type Json,
+  type JsonObject,
+  TagTriggerFilter,
+  type TagTrigger,
+  type WorkflowDefinition,
+  compileExpression,
+  evaluateTemplate,
+  isTruthy,
+  toJson,
+} from '@takt/workflow';
+import type { ResolvedSettings } from '../domain/settings.js';
+import type { ConnectorClient } from '../edge/connector.js';
+
+/** The connector's `tags` output body. */
+export interface TagMessage {
+  endpointUrl?: string;
+  nodeId: string;
+  value: unknown;
+  sourceTimestamp?: string;
+  serverTimestamp?: string;
+  statusCode?: unknown;
+  watchId?: string;
+}
+
+export interface TagRouterOptions {
+  logger: Logger;
+  now: () => number;
+  connector: ConnectorClient;
+  settings: () => ResolvedSettings;
+  deliver: (instanceId: string, values: JsonObject) => Promise<void>;
+  trigger: (
+    workflowId: string,
+    request: { idempotencyKey: string; parameters?: JsonObject; trigger: string },
+  ) => Promise<void>;
+}
+
+interface ArmedTrigger {
+  workflowId: string;
+  index: number;
+  trigger: TagTrigger;
+  filter: TagTriggerFilter;
+  timer?: NodeJS.Timeout | undefined;
+}
+
+export class TagRouter {
+  private readonly log: Logger;
+  private readonly latest = new Map<string, { value: Json; sourceTimestamp?: string }>();
+  private readonly watchers = new Map<string, Set<string>>();
+  private readonly byInstance = new Map<string, Set<string>>();
+  private readonly triggers = new Map<string, ArmedTrigger[]>();
+  private readonly watchedAtConnector = new Set<string>();
+  private closed = false;
+
+  constructor(private readonly options: TagRouterOptions) {
+    this.log = options.logger.child({ component: 'tags' });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const armed of this.triggers.values()) for (const t of armed) if (t.timer) clearTimeout(t.timer);
+  }
+
+  /** Current values of `tags` (only the known ones). */
+  values(tags: readonly string[]): JsonObject {
+    const out: JsonObject = {};
+    for (const tag of tags) {
+      const known = this.latest.get(tag);
+      if (known !== undefined) out[tag] = known.value;
+    }
+    return out;
+  }
+
+  snapshot(): JsonObject {
+    const out: JsonObject = {};
+    for (const [tag, known] of this.latest) out[tag] = known.value;
+    return out;
+  }
+
+  /** An instance waits on (or is interlocked by) these tags: route their changes to it. */
+  watch(instanceId: string, tags: readonly string[]): void {
+    const mine = this.byInstance.get(instanceId) ?? new Set<string>();
+    for (const tag of tags) {
+      mine.add(tag);
+      const set = this.watchers.get(tag) ?? new Set<string>();
+      set.add(instanceId);
+      this.watchers.set(tag, set);
+    }
+    this.byInstance.set(instanceId, mine);
+    this.ensureConnectorWatch(tags);
+    const known = this.values(tags);
+    if (Object.keys(known).length > 0) this.deliver(instanceId, known);
+  }
+
+  forget(instanceId: string): void {
+    for (const tag of this.byInstance.get(instanceId) ?? []) this.watchers.get(tag)?.delete(instanceId);
+    this.byInstance.delete(instanceId);
+  }
+
+  /** (Re)arms the tag triggers of a workflow; `undefined` removes them. */
+  setTriggers(workflowId: string, definition: WorkflowDefinition | undefined): void {
+    for (const old of this.triggers.get(workflowId) ?? []) if (old.timer) clearTimeout(old.timer);
+    this.triggers.delete(workflowId);
+    const armed: ArmedTrigger[] = [];
+    (definition?.triggers ?? []).forEach((trigger, index) => {
+      if (trigger.kind !== 'tag' || trigger.enabled === false) return;
+      armed.push({
+        workflowId,
+        index,
+        trigger,
+        filter: new TagTriggerFilter({
+          ...(trigger.debounceMs === undefined ? {} : { debounceMs: trigger.debounceMs }),
+          ...(trigger.deadband === undefined ? {} : { deadband: trigger.deadband }),
+        }),
+      });
+    });
+    if (armed.length === 0) return;
+    this.triggers.set(workflowId, armed);
+    this.ensureConnectorWatch(armed.flatMap((a) => a.trigger.tags));
+  }
+
+  /** After a reconnect or a settings change: ask the connector again for every watched tag. */
+  rewatchAll(): void {
+    this.watchedAtConnector.clear();
+    const tags = new Set<string>([...this.watchers.keys()]);
+    for (const armed of this.triggers.values()) for (const a of armed) for (const tag of a.trigger.tags) tags.add(tag);
+    this.ensureConnectorWatch([...tags]);
+  }
+
+  /** A `tags` input message from the connector. */
+  onMessage(message: TagMessage): void {
+    const settings = this.options.settings();
+    const mapped = settings.tags.find(
+      (t) =>
+        t.nodeId === message.nodeId &&
+        (t.endpointUrl === undefined || message.endpointUrl === undefined || t.endpointUrl === message.endpointUrl),
+    );
+    const name = mapped?.name ?? message.nodeId;
+    const value = toJson(message.value) ?? null;
+    this.latest.set(name, {
+      value,
+      ...(message.sourceTimestamp === undefined ? {} : { sourceTimestamp: message.sourceTimestamp }),
+    });
+    for (const instanceId of this.watchers.get(name) ?? []) this.deliver(instanceId, { [name]: value });
+    for (const armed of this.triggers.values()) {
+      for (const a of armed) {
+        if (!a.trigger.tags.includes(name)) continue;
+        if (!a.filter.accept(name, value)) continue;
+        void this.evaluate(a, message.sourceTimestamp ?? new Date(this.options.now()).toISOString());
+      }
+    }
+  }
+
+  private deliver(instanceId: string, values: JsonObject): void {
+    this.options.deliver(instanceId, values).catch((error: unknown) => {
+      // The instance ended or is not in a state that takes tags: stop routing to it.
+      this.log.debug('tag update not applied', { instanceId, error: errorMessage(error) });
+      this.forget(instanceId);
+    });
+  }
+
+  private async evaluate(armed: ArmedTrigger, stamp: string): Promise<void> {
+    let holds: boolean;
+    try {
+      const compiled = compileExpression(armed.trigger.condition);
+      holds = isTruthy(await compiled.evaluate({ tags: this.snapshot() }, { nowMs: this.options.now() }));
+    } catch (error) {
+      this.log.warn('tag trigger condition failed', { workflowId: armed.workflowId, error: errorMessage(error) });
+      holds = false;
+    }
+    const nowMs = this.options.now();
+    if (armed.filter.observe(holds, nowMs)) return this.fire(armed, stamp);
+    const dueAt = armed.filter.dueAtMs();
+    if (armed.timer) clearTimeout(armed.timer);
+    armed.timer = undefined;
+    if (dueAt !== undefined && !this.closed) {
+      armed.timer = setTimeout(
+        () => {
+          armed.timer = undefined;
+          if (armed.filter.due(this.options.now())) void this.fire(armed, stamp);
+        },
+        Math.max(0, dueAt - nowMs),
+      );
+    }
+  }
+
+  private async fire(armed: ArmedTrigger, stamp: string): Promise<void> {
+    const event: JsonObject = { tags: this.snapshot(), at: stamp };
+    let parameters: JsonObject | undefined;
+    let key = `tag:${armed.workflowId}:${armed.index}:${stamp}`;
+    try {
+      if (armed.trigger.parameters !== undefined) {
+        const value = await evaluateTemplate(armed.trigger.parameters, { event }, { nowMs: this.options.now() });
+        if (value !== null && typeof value === 'object' && !Array.isArray(value)) parameters = value;
+      }
+      if (armed.trigger.idempotencyKey !== undefined) {
+        const value = await evaluateTemplate(armed.trigger.idempotencyKey, { event }, { nowMs: this.options.now() });
+        if (typeof value === 'string' || typeof value === 'number') key = `tag:${armed.workflowId}:${value}`;
+      }
+    } catch (error) {
+      this.log.warn('tag trigger parameters failed', { workflowId: armed.workflowId, error: errorMessage(error) });
+    }
+    await this.options.trigger(armed.workflowId, {
+      idempotencyKey: key,
+      trigger: 'tag',
+      ...(parameters === undefined ? {} : { parameters }),
+    });
+  }
+
+  private ensureConnectorWatch(tags: readonly string[]): void {
+    const settings = this.options.settings();
+    for (const tag of tags) {
+      if (this.watchedAtConnector.has(tag) || this.closed) continue;
+      this.watchedAtConnector.add(tag);
+      const mapped = settings.tags.find((t) => t.name === tag);
+      const nodeId = mapped?.nodeId ?? tag;
+      const endpointUrl = mapped?.endpointUrl ?? settings.defaultEndpointUrl;
+      const watchId = `orchestrator-${createHash('sha256')
+        .update(`${endpointUrl ?? ''}|${nodeId}`)
+        .digest('hex')
+        .slice(0, 16)}`;
+      this.options.connector
+        .watch({
+          watchId,
+          nodeId,
+          ...(mapped?.samplingIntervalMs === undefined ? {} : { samplingIntervalMs: mapped.samplingIntervalMs }),
+          ...(endpointUrl === undefined ? {} : { endpointUrl }),
+        })
+        .catch((error: unknown) => {
+          // Asked again on the next reconnect or settings change.
+          this.watchedAtConnector.delete(tag);
+          this.log.warn('connector watch failed', { tag, nodeId, error: errorMessage(error) });
+        });
+    }
+  }
+}
