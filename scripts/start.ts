@@ -1,6 +1,7 @@
 /**
  * `npm start`: the whole suite on one machine, as separate processes — the IoT Hub + edgeHub emulator
- * (reading the deployment manifest rendered and validated as for `az iot edge set-modules`), the OPC UA plant, and every module under `modules/` with the
+ * (reading the deployment manifest rendered and validated as for `az iot edge set-modules`), the Azure
+ * service emulators (Digital Twins, Service Bus, Event Grid, Application Insights ingestion), the OPC UA plant, and every module under `modules/` with the
  * production-style `IOTEDGE_*` environment and the workload API. Logs are multiplexed with a prefix per
  * process. Prints where to look. Ctrl-C (or SIGTERM) stops everything cleanly.
  *
@@ -160,7 +161,15 @@ async function main(): Promise<void> {
     '--diag-port',
     '0',
   ]);
+  const azure = start('azure', 'simulators/azure/src/main.ts', [
+    '--host',
+    host,
+    '--cert-dir',
+    join(dataDir, 'azure', 'certs'),
+  ]);
   const hubLine = await hub.waitForLine(/^edge-hub ready /, 30_000);
+  const azureLine = await azure.waitForLine(/^azure-emulators ready /, 30_000);
+  const azureField = (key: string): string => new RegExp(`(?:^| )${key}=(\\S+)`).exec(azureLine)?.[1] ?? '';
   const controlUrl = /control=(\S+)/.exec(hubLine)?.[1] ?? '';
   const control = new EdgeHubControlClient(controlUrl);
 
@@ -176,6 +185,18 @@ async function main(): Promise<void> {
       TAKT_ADMIN_PASSWORD: adminPassword,
     },
     audit: { TAKT_AUDIT_MAC_KEY: localSecret('audit-mac-key') },
+    // The real Azure SDK clients against the local emulators; the CA is trusted through NODE_EXTRA_CA_CERTS.
+    'cloud-bridge': {
+      NODE_EXTRA_CA_CERTS: azureField('ca'),
+      TAKT_DT_URL: azureField('dt'),
+      AZURE_AUTHORITY_HOST: azureField('dt'),
+      AZURE_TENANT_ID: 'takt-local',
+      AZURE_CLIENT_ID: 'takt-local',
+      AZURE_CLIENT_SECRET: 'takt-local',
+      TAKT_SB_CONNECTION_STRING: azureField('sb'),
+      TAKT_EG_ENDPOINT: azureField('eg'),
+      TAKT_EG_KEY: azureField('eg-key'),
+    },
   };
   for (const [index, moduleId] of modules.entries()) {
     const env = await control.moduleEnv(moduleId, 'workload');
@@ -206,6 +227,8 @@ async function main(): Promise<void> {
     `  edgeHub emulator        ${/ready (\S+) (\S+)/.exec(hubLine)?.slice(1, 3).join('  ') ?? ''}`,
     `  emulator control        ${controlUrl}   (GET /status, /upstream, /twins/<module>; see simulators/edge-hub/README.md)`,
     `  OPC UA plant            ${plantUrl}${diagUrl ? `   diagnostics ${diagUrl}` : ''}`,
+    `  Azure emulators         Digital Twins ${azureField('dt')}  Event Grid ${azureField('eg')}`,
+    `                          Service Bus ${azureField('sb').split(';')[0] ?? ''}`,
     modules.length > 0
       ? `  modules                 ${modules.join(', ')}`
       : '  modules                 none yet (the orchestrator, connector, audit and cloud-bridge arrive with issues 5, 7, 8, 9)',
