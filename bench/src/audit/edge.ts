@@ -54,16 +54,23 @@ function startAudit(hub: EdgeHubHandle, dataDir: string): Promise<ChildProcess> 
         TAKT_DATA_DIR: dataDir,
         TAKT_METRICS_PORT: '0',
         TAKT_METRICS_HOST: '127.0.0.1',
-        RuntimeLogLevel: 'warning',
+        RuntimeLogLevel: 'info',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
   return new Promise((resolve, reject) => {
     let output = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`audit did not get ready: ${output.slice(-2000)}`));
+    }, 30_000);
     const onData = (chunk: Buffer): void => {
-      output += chunk.toString('utf8');
-      if (/\bready\b/.test(output)) resolve(child);
+      if (output.length < 100_000) output += chunk.toString('utf8');
+      if (/\bready\b/.test(output)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);

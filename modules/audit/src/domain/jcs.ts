@@ -85,6 +85,7 @@ function write(value: unknown, path: string, depth: number, out: string[]): void
 }
 
 function string(value: string, path: string): string {
-  if (ANY_SURROGATE.test(value) && LONE_SURROGATE.test(value)) throw new CanonicalizeError('string holds a lone UTF-16 surrogate', path);
+  if (ANY_SURROGATE.test(value) && LONE_SURROGATE.test(value))
+    throw new CanonicalizeError('string holds a lone UTF-16 surrogate', path);
   return JSON.stringify(value);
 }

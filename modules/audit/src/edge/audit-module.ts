@@ -27,6 +27,8 @@ export interface AuditModuleOptions {
 }
 
 const DAY_MS = 86_400_000;
+/** How often the reported `chain` property is refreshed (when it changed). */
+const REPORT_INTERVAL_MS = 60_000;
 
 /**
  * The audit IoT Edge module: input `records`, methods `record`, `verifyChain`, `query`,
@@ -43,6 +45,8 @@ export class AuditModule {
   readonly client: SupervisedModuleClient;
   private settings: Settings = SettingsSchema.parse({});
   private pruneTimer: NodeJS.Timeout | undefined;
+  private reportTimer: NodeJS.Timeout | undefined;
+  private lastReported = '';
   private readonly logger: Logger;
   private readonly metrics: { sync(): void } | undefined;
 
@@ -172,9 +176,36 @@ export class AuditModule {
     return this.settings;
   }
 
+  /**
+   * Reports the chain's state as the reported property `chain` (only when it changed): what an
+   * operator or the cloud sees without calling a method.
+   */
+  async reportChain(): Promise<void> {
+    const store = this.options.store;
+    const chain = {
+      id: store.chainId,
+      headSeq: store.head.seq,
+      forwardedThroughSeq: store.forwardedThroughSeq(),
+      prunedThroughSeq: store.latestAnchor()?.through_seq ?? 0,
+      mac: store.macEnabled,
+      parked: this.service.stats.parked,
+    };
+    const text = JSON.stringify(chain);
+    if (text === this.lastReported) return;
+    try {
+      await this.client.reportProperties({ chain });
+      this.lastReported = text;
+    } catch (error) {
+      this.logger.warn('could not report the chain state; will try again', { error });
+    }
+  }
+
   async start(): Promise<void> {
     this.schedulePrune();
     await this.client.start();
+    await this.reportChain();
+    this.reportTimer = setInterval(() => void this.reportChain(), REPORT_INTERVAL_MS);
+    this.reportTimer.unref();
     const head = this.options.store.head;
     this.logger.info('audit chain open', {
       chain: this.options.store.chainId,
@@ -191,7 +222,9 @@ export class AuditModule {
 
   async close(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.reportTimer) clearInterval(this.reportTimer);
     this.pruneTimer = undefined;
+    this.reportTimer = undefined;
     this.service.close();
     await this.client.close();
   }

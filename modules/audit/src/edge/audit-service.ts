@@ -136,12 +136,12 @@ export class AuditService {
         if (result.ok) valid.push(result.record);
         else invalid.push({ index, item, problems: result.problems });
       });
-      this.store.db.transaction(() => {
+      this.store.transaction(() => {
         this.count(this.store.appendMany(valid));
         for (const bad of invalid) {
           this.parkAndRecord(origin, meta.messageId, bad.problems, JSON.stringify(bad.item) ?? 'undefined', bad.index);
         }
-      })();
+      });
     } catch (error) {
       this.logger.fatal('could not commit input records; not acknowledging them', {
         code: 'AUDIT_STORE_FAILED',
@@ -160,7 +160,7 @@ export class AuditService {
     body: string,
     index?: number,
   ): void {
-    this.store.db.transaction(() => {
+    this.store.transaction(() => {
       const id = this.store.park(origin, messageId, 'AUDIT_RECORD_INVALID', problems, body);
       this.store.appendOwn(
         'audit.record.parked',
@@ -177,7 +177,7 @@ export class AuditService {
         },
         'record refused: it does not match the audit record schema',
       );
-    })();
+    });
     this.stats.parked += 1;
     this.logger.warn('audit record parked', {
       code: 'AUDIT_RECORD_INVALID',

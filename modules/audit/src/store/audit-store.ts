@@ -110,6 +110,16 @@ interface AnchorRow {
   mac: string | null;
 }
 
+/** SQLite failures as coded errors: the triggers' refusals become AUDIT_STORE_READONLY. */
+function translateStoreError(error: unknown, message: string): AuditError {
+  if (error instanceof AuditError) return error;
+  const text = error instanceof Error ? error.message : String(error);
+  if (text.includes('AUDIT_STORE_READONLY')) {
+    return new AuditError('AUDIT_STORE_READONLY', text, { cause: error });
+  }
+  return new AuditError('AUDIT_STORE_FAILED', message, { cause: error });
+}
+
 const META_CHAIN = 'chain_id';
 const META_HIGH_WATER = 'high_water_seq';
 const META_MAC_KEY_ID = 'mac_key_id';
@@ -263,10 +273,23 @@ export class AuditStore {
     } catch (error) {
       this.headSeq = savedSeq;
       this.headHash = savedHash;
-      if (error instanceof AuditError) throw error;
-      throw new AuditError('AUDIT_STORE_FAILED', 'audit records could not be committed; nothing was stored', {
-        cause: error,
-      });
+      throw translateStoreError(error, 'audit records could not be committed; nothing was stored');
+    }
+  }
+
+  /**
+   * Runs `fn` in one transaction (nested: a savepoint) and keeps the in-memory chain head consistent
+   * with what committed: when `fn` throws, everything it appended is rolled back and forgotten.
+   */
+  transaction<T>(fn: () => T): T {
+    const savedSeq = this.headSeq;
+    const savedHash = this.headHash;
+    try {
+      return this.db.transaction(fn)();
+    } catch (error) {
+      this.headSeq = savedSeq;
+      this.headHash = savedHash;
+      throw error;
     }
   }
 
@@ -624,27 +647,35 @@ export class AuditStore {
       ? macOf(this.macKey, canonicalize({ chain: this.chainId, throughSeq: through, lastHash }))
       : null;
     const prunedAt = this.now().toISOString();
-    const outcome = this.db.transaction(() => {
-      this.db
-        .prepare(
-          'INSERT INTO audit_anchors (through_seq, last_hash, pruned_at, pruned_count, mac) VALUES (?, ?, ?, ?, ?)',
-        )
-        .run(through, lastHash, prunedAt, count, anchorMac);
-      const deleted = this.db.prepare('DELETE FROM audit_records WHERE seq >= ? AND seq <= ?').run(lowest, through);
-      const [appended] = this.appendMany([
-        {
-          sourceModule: 'audit',
-          sourceMessageId: `prune:${through}`,
-          timestamp: prunedAt,
-          actor: { type: 'module', id: 'audit' },
-          action: 'audit.pruned',
-          target: { type: 'audit-chain', id: this.chainId },
-          reason: `retention: records recorded before ${cutoff} and forwarded upstream`,
-          details: { fromSeq: lowest, throughSeq: through, lastHash, count, retentionMs: options.retentionMs },
-        },
-      ]);
-      return { deleted: deleted.changes, seq: appended?.seq };
-    })();
+    const prune = () =>
+      this.transaction(() => {
+        this.db
+          .prepare(
+            'INSERT INTO audit_anchors (through_seq, last_hash, pruned_at, pruned_count, mac) VALUES (?, ?, ?, ?, ?)',
+          )
+          .run(through, lastHash, prunedAt, count, anchorMac);
+        const deleted = this.db.prepare('DELETE FROM audit_records WHERE seq >= ? AND seq <= ?').run(lowest, through);
+        const [appended] = this.appendMany([
+          {
+            sourceModule: 'audit',
+            sourceMessageId: `prune:${through}`,
+            timestamp: prunedAt,
+            actor: { type: 'module', id: 'audit' },
+            action: 'audit.pruned',
+            target: { type: 'audit-chain', id: this.chainId },
+            reason: `retention: records recorded before ${cutoff} and forwarded upstream`,
+            details: { fromSeq: lowest, throughSeq: through, lastHash, count, retentionMs: options.retentionMs },
+          },
+        ]);
+        return { deleted: deleted.changes, seq: appended?.seq };
+      });
+    let outcome: { deleted: number; seq: number | undefined };
+    try {
+      outcome = prune();
+    } catch (error) {
+      throw translateStoreError(error, 'pruning failed; nothing was deleted');
+    }
+
     return {
       pruned: outcome.deleted,
       throughSeq: through,

@@ -20,7 +20,7 @@ describe('audit module: kill -9 during a burst of writes', () => {
     cleanups.push(() => h.close());
     const dataDir = h.dir.join('audit-data');
     const env = {
-      ...h.hub.moduleEnv('audit'),
+      ...h.hub.moduleEnv('audit', 'workload'),
       TAKT_DATA_DIR: dataDir,
       TAKT_METRICS_PORT: '0',
       TAKT_METRICS_HOST: '127.0.0.1',

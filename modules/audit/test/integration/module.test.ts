@@ -217,7 +217,9 @@ describe('audit module against the edgeHub emulator', () => {
   });
 
   it('applies retention settings from the twin and acknowledges them (PnP); bad settings are refused', async () => {
-    const { h, audit } = await setup();
+    const { h, audit, store } = await setup();
+    const reported = await waitFor(async () => (await h.hub.control.twin('audit')).reported['chain']);
+    expect(reported).toMatchObject({ id: store.chainId, headSeq: 0, mac: true });
     const v = await h.hub.control.patchDesired('audit', { settings: { retentionDays: 30, pruneIntervalS: 600 } });
     await waitFor(() => audit.currentSettings.retentionDays === 30);
     const bad = await h.hub.control.patchDesired('audit', { settings: { retentionDays: -1 } });

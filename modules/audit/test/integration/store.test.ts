@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type TempDir, createTempDir } from '@takt/test-support';
+import { fileURLToPath } from 'node:url';
+import { type TempDir, createTempDir, spawnTs } from '@takt/test-support';
 import { type SqliteDatabase, openDatabase } from '@takt/edge-kit';
 import {
   AuditStore,
@@ -226,6 +227,34 @@ describe('AuditStore: chain, durability rules, tamper detection', () => {
     db.prepare('DELETE FROM audit_records WHERE seq <= 55').run();
     expect(store.verify().firstBroken).toMatchObject({ seq: 56, reason: 'mac-mismatch' });
     expect(store.verify({}, null).firstBroken).toMatchObject({ seq: 56, reason: 'anchor-mismatch' });
+  });
+
+  it('a rolled-back transaction leaves no trace in the chain head; the refusal of a delete is coded', async () => {
+    const { store } = await filledStore(5);
+    expect(() =>
+      store.transaction(() => {
+        store.appendMany([store.validate(sampleRecord(6))]);
+        throw new Error('later step failed');
+      }),
+    ).toThrow('later step failed');
+    expect(store.head.seq).toBe(5);
+    expect(store.appendMany([store.validate(sampleRecord(7))])[0]).toMatchObject({ seq: 6, duplicate: false });
+    expect(store.verify()).toMatchObject({ status: 'intact', checked: 6 });
+    expect(() => store.transaction(() => store.db.prepare('DELETE FROM audit_records WHERE seq = 1').run())).toThrow(
+      /AUDIT_STORE_READONLY/,
+    );
+  });
+
+  it('the CLI as a process: exit 0 intact, 1 broken, JSON on stdout', async () => {
+    const { file } = await filledStore(12);
+    const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+    const intact = spawnTs(cli, ['verify', '--db', file], { name: 'cli' });
+    expect(await intact.waitForExit(30_000)).toBe(0);
+    expect(JSON.parse(intact.output())).toMatchObject({ status: 'intact', checked: 12 });
+    attacker(file).prepare('DELETE FROM audit_records WHERE seq = 4').run();
+    const broken = spawnTs(cli, ['verify', '--db', file], { name: 'cli' });
+    expect(await broken.waitForExit(30_000)).toBe(1);
+    expect(JSON.parse(broken.output())).toMatchObject({ status: 'broken', firstBroken: { seq: 4, reason: 'gap' } });
   });
 
   it('group commit: records submitted in one turn share one transaction, each resolved after commit', async () => {

@@ -14,7 +14,7 @@
  * - direct methods go to typed handlers with payload validation and size limits;
  * - TCP_NODELAY is on.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import deviceSdk, {
   type DeviceMethodRequest,
   type DeviceMethodResponse,
@@ -145,6 +145,8 @@ export class SupervisedModuleClient extends EventEmitter<ModuleClientEvents> {
     this.logger = options.logger.child({ component: 'module-client' });
     this.timeoutMs = options.operationTimeoutMs ?? 15_000;
     this.binder = options.twin ? new TwinBinder(options.twin.properties) : undefined;
+    // every method call and send in flight listens on this signal; hundreds at once are normal
+    setMaxListeners(0, this.controller.signal);
   }
 
   get state(): ModuleConnectionState {
