@@ -45,6 +45,8 @@ function parseBody(body: unknown): unknown {
 export class OrderReceiver {
   private subscription: { close(): Promise<void> } | undefined;
   private readonly logger: Logger;
+  private lastErrorLogAt = 0;
+  private suppressedErrors = 0;
   readonly counters: Omit<OrderReceiverHealth, 'enabled'> = {
     received: 0,
     accepted: 0,
