@@ -102,7 +102,10 @@ function install() {
 
   const guardLookup = (name, original) =>
     function guardedLookup(hostname, ...rest) {
-      if (!isLoopbackHost(String(hostname))) throw refuse(`DNS ${name}`, String(hostname));
+      // An IP literal resolves locally without a packet (servers look up '0.0.0.0' or '::' to bind);
+      // connections to it are still checked above.
+      const literal = name === 'lookup' && net.isIP(String(hostname)) !== 0;
+      if (!literal && !isLoopbackHost(String(hostname))) throw refuse(`DNS ${name}`, String(hostname));
       return original.call(this, hostname, ...rest);
     };
   const resolverMethods = [

@@ -43,6 +43,16 @@ describe('egress guard', () => {
     expect(guard.takeViolations()).toHaveLength(2);
     const { address } = await dns.promises.lookup('localhost');
     expect(['127.0.0.1', '::1']).toContain(address);
+    // IP literals resolve without a packet: servers bind 0.0.0.0 this way
+    expect((await dns.promises.lookup('0.0.0.0')).address).toBe('0.0.0.0');
+    expect(guard.takeViolations()).toEqual([]);
+  });
+
+  it('lets a server listen on every interface', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+    server.close();
+    expect(guard.takeViolations()).toEqual([]);
   });
 
   it('still lets loopback connections through', async () => {
