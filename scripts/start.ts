@@ -217,7 +217,18 @@ async function main(): Promise<void> {
   const suiteFile = join(dataDir, 'suite.json');
   writeFileSync(
     suiteFile,
-    `${JSON.stringify({ controlUrl, plantUrl, diagUrl, modules, startedAt: new Date().toISOString() }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        controlUrl,
+        plantUrl,
+        diagUrl,
+        consoleUrl: modules.includes('orchestrator') ? `http://${host}:8080` : undefined,
+        modules,
+        startedAt: new Date().toISOString(),
+      },
+      null,
+      2,
+    )}\n`,
   );
   process.once('exit', () => rmSync(suiteFile, { force: true }));
 
@@ -240,6 +251,18 @@ async function main(): Promise<void> {
     ...modules.map((m, i) => `  metrics ${m.padEnd(15)} http://${host}:${9601 + i}/metrics`),
     '',
     `  Manifest the emulator reads: ${manifest} (rendered from deployment/deployment.template.json)`,
+    ...(modules.includes('orchestrator')
+      ? [
+          '',
+          'Run a batch (the sample workflow deployment/workflows/batch.json is deployed through the manifest):',
+          '  alias takt="node --conditions=takt-source --import tsx scripts/takt.ts"',
+          '  takt user-add sue --roles supervisor,operator --password <pw>   # a supervisor, as admin',
+          '  takt start-batch --order ORD-1 --recipe small     # service-side direct method startWorkflow',
+          '  takt instances                                     # find the instance; it waits for approval',
+          '  takt approve <instanceId> --user sue --password <pw> --meaning "Batch released" --reason "sample in spec"',
+          '  takt audit --instance <instanceId>   ·   takt verify   ·   takt upstream   ·   takt status',
+        ]
+      : []),
     `  Data (SQLite, certificates): ${dataDir}`,
     '  Stop with Ctrl-C.',
     '',

@@ -74,6 +74,7 @@ export const usage = `usage: takt <command> [options]
   tasks [--instance ID]                      hold|restart|stop|abort|cancel <instanceId> [--reason R]
   audit [--instance ID] [--batch ID] [--action A] [--after-seq N] [--limit N]
   verify      upstream [--after N]      deploy <workflow.json>      estop|reset [--reason R]      status
+  user-add <name> --password P --roles r1,r2 [--admin-user admin] [--admin-password P] [--console URL]
 options: --control URL (default: TAKT_CONTROL_URL or .takt/suite.json), --timeout SECONDS (default 30)`;
 
 class UsageError extends Error {}
@@ -111,6 +112,10 @@ const options = {
   'after-seq': { type: 'string' },
   limit: { type: 'string' },
   after: { type: 'string' },
+  roles: { type: 'string' },
+  'admin-user': { type: 'string' },
+  'admin-password': { type: 'string' },
+  console: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -178,6 +183,71 @@ function recipeOf(text: string | undefined, cwd: string): { recipe?: string; par
 }
 
 /** The control URL: --control, TAKT_CONTROL_URL, then the suite file `npm start` writes. */
+/** The suite file `npm start` writes (`<TAKT_DATA_DIR or root/.takt>/suite.json`), or undefined. */
+function suiteFileOf(io: Pick<CliIo, 'env' | 'cwd' | 'root'>): {
+  dataDir: string;
+  suite: Record<string, unknown> | undefined;
+} {
+  const configured = io.env['TAKT_DATA_DIR'] ?? join(io.root, '.takt');
+  const dataDir = isAbsolute(configured) ? configured : resolve(io.cwd, configured);
+  try {
+    const suite = JSON.parse(readFileSync(join(dataDir, 'suite.json'), 'utf8')) as unknown;
+    return { dataDir, suite: isObject(suite) ? suite : undefined };
+  } catch {
+    return { dataDir, suite: undefined };
+  }
+}
+
+/**
+ * Creates a console user through the orchestrator's HTTP API as an admin (login, then POST /api/users).
+ * The admin password defaults to the one `npm start` keeps in `<data dir>/admin-password`.
+ */
+async function addUser(name: string, v: Values, io: Pick<CliIo, 'env' | 'cwd' | 'root'>): Promise<unknown> {
+  const { dataDir, suite } = suiteFileOf(io);
+  const consoleUrl = v.console ?? (typeof suite?.['consoleUrl'] === 'string' ? suite['consoleUrl'] : undefined);
+  if (consoleUrl === undefined)
+    throw new UsageError('no console URL: start the suite with `npm start` or pass --console');
+  let adminPassword = v['admin-password'];
+  if (adminPassword === undefined) {
+    try {
+      adminPassword = readFileSync(join(dataDir, 'admin-password'), 'utf8').trim();
+    } catch {
+      throw new UsageError('missing --admin-password (and no admin-password file from `npm start`)');
+    }
+  }
+  const roles = need(v.roles, '--roles')
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r.length > 0);
+  const login = await fetch(`${consoleUrl}/api/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user: v['admin-user'] ?? 'admin', password: adminPassword }),
+  });
+  const session = (await login.json()) as { token?: string; code?: string; message?: string };
+  if (!login.ok || session.token === undefined) {
+    throw new CallError({
+      code: session.code ?? 'LOGIN_FAILED',
+      message: session.message ?? 'admin login failed',
+      status: login.status,
+    });
+  }
+  const created = await fetch(`${consoleUrl}/api/users`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${session.token}` },
+    body: JSON.stringify({ name, password: need(v.password, '--password'), roles }),
+  });
+  const body = (await created.json()) as Record<string, unknown>;
+  if (!created.ok) {
+    throw new CallError({
+      code: typeof body['code'] === 'string' ? body['code'] : 'USER_CREATE_FAILED',
+      message: typeof body['message'] === 'string' ? body['message'] : `creating ${name} failed`,
+      status: created.status,
+    });
+  }
+  return body;
+}
+
 export function controlUrlOf(flag: string | undefined, io: Pick<CliIo, 'env' | 'cwd' | 'root'>): string {
   if (flag !== undefined) return flag;
   const fromEnv = io.env['TAKT_CONTROL_URL'];
@@ -339,6 +409,8 @@ async function command(name: string, positionals: string[], v: Values, io: CliIo
         throw new CallError(failureOf(error, 'deploy'));
       }
     }
+    case 'user-add':
+      return addUser(need(positionals[0], 'the user name'), v, io);
     case 'status':
       try {
         return await control().status();

@@ -179,3 +179,68 @@ describe('scripts/takt.ts', () => {
     expect(h.calls).toEqual([]);
   });
 });
+
+describe('scripts/takt.ts user-add', () => {
+  it('logs in as admin and creates the user through the console API', async () => {
+    const { createServer } = await import('node:http');
+    const seen: { url: string | undefined; auth: string | undefined; body: unknown }[] = [];
+    const server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (c: Buffer) => (text += c.toString()));
+      req.on('end', () => {
+        seen.push({ url: req.url, auth: req.headers.authorization, body: JSON.parse(text) as unknown });
+        res.setHeader('content-type', 'application/json');
+        if (req.url === '/api/login') res.end(JSON.stringify({ token: 't-1' }));
+        else res.writeHead(201).end(JSON.stringify({ name: 'sue', roles: ['supervisor'] }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    try {
+      const h = make();
+      const code = await runCli(
+        [
+          'user-add',
+          'sue',
+          '--password',
+          'pw-12345678',
+          '--roles',
+          'supervisor, operator',
+          '--admin-password',
+          'a-pw',
+          '--console',
+          `http://127.0.0.1:${port}`,
+        ],
+        h.io,
+      );
+      expect(code, h.err()).toBe(0);
+      expect(seen).toEqual([
+        { url: '/api/login', auth: undefined, body: { user: 'admin', password: 'a-pw' } },
+        {
+          url: '/api/users',
+          auth: 'Bearer t-1',
+          body: { name: 'sue', password: 'pw-12345678', roles: ['supervisor', 'operator'] },
+        },
+      ]);
+      expect(
+        await runCli(
+          [
+            'user-add',
+            'bob',
+            '--password',
+            'x',
+            '--roles',
+            'qa',
+            '--console',
+            'http://127.0.0.1:1',
+            '--admin-password',
+            'a',
+          ],
+          make().io,
+        ),
+      ).toBe(1);
+    } finally {
+      server.close();
+    }
+  });
+});

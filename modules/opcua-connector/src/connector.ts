@@ -62,7 +62,7 @@ export interface ConnectorOptions {
 }
 
 export interface WatchRequest {
-  endpointUrl: string;
+  endpointUrl?: string | undefined;
   nodeId: string;
   watchId?: string | undefined;
   samplingIntervalMs: number;
@@ -117,7 +117,7 @@ export class OpcuaConnector {
   private batchTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
-  private healthDirty = false;
+  private reportedKeys = new Set<string>();
   private healthDebounce: NodeJS.Timeout | undefined;
   private readonly lastValues = new Map<string, { change: ValueChange; emittedAt: number }>();
   private readonly encodeContext: EncodeContext;
@@ -516,7 +516,6 @@ export class OpcuaConnector {
   // ---------------------------------------------------------------- health
 
   private markHealthDirty(): void {
-    this.healthDirty = true;
     if (this.healthDebounce || this.closed || !this.options.report) return;
     this.healthDebounce = setTimeout(() => {
       this.healthDebounce = undefined;
@@ -563,17 +562,15 @@ export class OpcuaConnector {
   private async reportHealth(): Promise<void> {
     const report = this.options.report;
     if (!report || this.closed) return;
-    this.healthDirty = false;
+    const health: Record<string, unknown> = this.health();
+    // reported properties are merge-patched: an endpoint that is gone must be deleted with null
+    for (const key of this.reportedKeys) if (!(key in health)) health[key] = null;
     try {
-      await report({ endpointHealth: this.health(), watches: this.watches.size });
+      await report({ endpointHealth: health, watches: this.watches.size });
+      this.reportedKeys = new Set(Object.keys(health).filter((key) => health[key] !== null));
     } catch (error) {
-      this.healthDirty = true;
       this.logger.debug('could not report health; will try again', { error: errorMessage(error) });
     }
-  }
-
-  get hasPendingHealth(): boolean {
-    return this.healthDirty;
   }
 
   // ---------------------------------------------------------------- OPC Publisher methods
@@ -649,7 +646,16 @@ export class OpcuaConnector {
     return undefined;
   }
 
-  private requireSession(endpointUrl: string): EndpointSession {
+  private requireSession(requested: string | undefined): EndpointSession {
+    const urls = [...new Set([...this.sessions.values()].map((s) => s.spec.endpointUrl))];
+    if (requested === undefined && urls.length !== 1) {
+      throw new ConnectorError(
+        'OPCUA_REQUEST_INVALID',
+        `endpointUrl is required: ${urls.length} endpoints are configured`,
+        { details: { configured: urls } },
+      );
+    }
+    const endpointUrl = requested ?? urls[0] ?? '';
     const session = this.sessionForUrl(endpointUrl);
     if (!session) {
       throw new ConnectorError(
@@ -666,7 +672,7 @@ export class OpcuaConnector {
     return session;
   }
 
-  async read(endpointUrl: string, nodeIds: readonly string[], signal?: AbortSignal): Promise<unknown> {
+  async read(endpointUrl: string | undefined, nodeIds: readonly string[], signal?: AbortSignal): Promise<unknown> {
     const session = this.requireSession(endpointUrl);
     const results = await session.execute(
       'read',
@@ -681,10 +687,11 @@ export class OpcuaConnector {
 
   async write(
     request: {
-      endpointUrl: string;
+      endpointUrl?: string | undefined;
       nodeId: string;
       value: unknown;
       verify: boolean;
+      dataType?: string | undefined;
       correlationId?: string | undefined;
       actor?: string | undefined;
     },
@@ -695,13 +702,14 @@ export class OpcuaConnector {
       action: 'device.write',
       actor: request.actor ?? 'unknown',
       target: request.nodeId,
-      endpointUrl: request.endpointUrl,
+      endpointUrl: session.spec.endpointUrl,
       ...(request.correlationId === undefined ? {} : { correlationId: request.correlationId }),
     };
     try {
       const outcome = await session.execute(
         'write',
-        (live) => writeValue(this.options.libs.client, live, request.nodeId, request.value, request.verify),
+        (live) =>
+          writeValue(this.options.libs.client, live, request.nodeId, request.value, request.verify, request.dataType),
         signal,
       );
       this.audit({
@@ -765,7 +773,12 @@ export class OpcuaConnector {
   }
 
   async call(
-    request: { endpointUrl: string; objectId: string; methodId: string; inputArguments: readonly unknown[] },
+    request: {
+      endpointUrl?: string | undefined;
+      objectId: string;
+      methodId: string;
+      inputArguments: readonly unknown[];
+    },
     signal?: AbortSignal,
   ): Promise<unknown> {
     const session = this.requireSession(request.endpointUrl);
@@ -777,7 +790,12 @@ export class OpcuaConnector {
   }
 
   async browse(
-    request: { endpointUrl: string; nodeId: string; direction: 'Forward' | 'Inverse' | 'Both'; maxReferences: number },
+    request: {
+      endpointUrl?: string | undefined;
+      nodeId: string;
+      direction: 'Forward' | 'Inverse' | 'Both';
+      maxReferences: number;
+    },
     signal?: AbortSignal,
   ): Promise<unknown> {
     const session = this.requireSession(request.endpointUrl);
@@ -806,7 +824,7 @@ export class OpcuaConnector {
     const watchId = request.watchId ?? randomUUID();
     const row: WatchRow = {
       watch_id: watchId,
-      endpoint_url: request.endpointUrl,
+      endpoint_url: session.spec.endpointUrl,
       node_id: request.nodeId,
       sampling_ms: request.samplingIntervalMs,
       publishing_ms: request.publishingIntervalMs,
@@ -820,7 +838,7 @@ export class OpcuaConnector {
     this.watchStmt.upsert.run({ ...row, created_at: this.now() });
     this.watches.set(watchId, row);
     this.markHealthDirty();
-    return { watchId, endpointUrl: request.endpointUrl, nodeId: request.nodeId };
+    return { watchId, endpointUrl: session.spec.endpointUrl, nodeId: request.nodeId };
   }
 
   async unwatch(watchId: string): Promise<{ watchId: string; removed: true }> {

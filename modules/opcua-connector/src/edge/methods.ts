@@ -10,19 +10,27 @@ import type { OpcuaConnector } from '../connector.js';
 
 const endpointUrl = z.string().regex(/^opc\.tcp:\/\/\S+$/, { message: 'expected opc.tcp://host:port' });
 const nodeId = z.string().min(1).max(4096);
+/** Optional on commands: without it the only configured endpoint is used. */
+const commandEndpoint = endpointUrl.optional();
 
 export const ReadPayload = z
-  .object({ endpointUrl, nodeId: nodeId.optional(), nodeIds: z.array(nodeId).min(1).max(1_000).optional() })
+  .object({
+    endpointUrl: commandEndpoint,
+    nodeId: nodeId.optional(),
+    nodeIds: z.array(nodeId).min(1).max(1_000).optional(),
+  })
   .strict()
   .refine((p) => (p.nodeId === undefined) !== (p.nodeIds === undefined), { message: 'give nodeId or nodeIds' });
 
 export const WritePayload = z
   .object({
-    endpointUrl,
+    endpointUrl: commandEndpoint,
     nodeId,
     value: z.unknown().refine((v) => v !== undefined && v !== null, { message: 'value is required' }),
     /** Read the value back after writing and compare. Default true. */
     verify: z.boolean().default(true),
+    /** Optional guard: the built-in type the caller expects (`Double`, `Int32` …); a different node type is OPCUA_TYPE_MISMATCH. */
+    dataType: z.string().max(32).optional(),
     correlationId: z.string().max(256).optional(),
     /** Who asked (for the audit record); the SDK does not tell the callee who called. */
     actor: z.string().max(256).optional(),
@@ -31,7 +39,7 @@ export const WritePayload = z
 
 export const CallPayload = z
   .object({
-    endpointUrl,
+    endpointUrl: commandEndpoint,
     objectId: nodeId,
     methodId: nodeId,
     inputArguments: z.array(z.unknown()).max(100).default([]),
@@ -40,7 +48,7 @@ export const CallPayload = z
 
 export const BrowsePayload = z
   .object({
-    endpointUrl,
+    endpointUrl: commandEndpoint,
     nodeId: nodeId.default('i=85'),
     direction: z.enum(['Forward', 'Inverse', 'Both']).default('Forward'),
     maxReferences: z.number().int().min(1).max(10_000).default(1_000),
@@ -49,7 +57,7 @@ export const BrowsePayload = z
 
 export const WatchPayload = z
   .object({
-    endpointUrl,
+    endpointUrl: commandEndpoint,
     nodeId,
     watchId: z
       .string()
@@ -65,7 +73,7 @@ export const WatchPayload = z
   })
   .strict();
 
-export const UnwatchPayload = z.object({ watchId: z.string().min(1).max(128) }).strict();
+export const UnwatchPayload = z.object({ watchId: z.string().min(1).max(128), endpointUrl: commandEndpoint }).strict();
 
 const EndpointFilter = z.looseObject({
   EndpointUrl: endpointUrl.optional(),
@@ -105,6 +113,7 @@ export function connectorMethods(connector: OpcuaConnector): Record<string, Meth
             nodeId: p.nodeId,
             value: p.value,
             verify: p.verify,
+            dataType: p.dataType,
             correlationId: p.correlationId,
             actor: p.actor,
           },

@@ -83,6 +83,7 @@ export async function writeValue(
   nodeIdText: string,
   value: unknown,
   verify: boolean,
+  expectedType?: string,
 ): Promise<WriteOutcome> {
   const nodeId = live.resolveNodeId(nodeIdText);
   const [valueRankDv, beforeDv] = await live.session.read([
@@ -98,6 +99,15 @@ export async function writeValue(
   const before = beforeDv.statusCode.isGood() ? valueToJson(beforeDv.value.value, builtIn) : null;
   const coerced = coerceValue(value, builtIn, valueRank);
   const typeName = BUILTIN_TYPES[builtIn] ?? `type ${builtIn}`;
+  if (expectedType !== undefined && expectedType !== typeName) {
+    throw new ConnectorError(
+      'OPCUA_TYPE_MISMATCH',
+      `write ${nodeIdText}: the node is ${typeName}, not ${expectedType}`,
+      {
+        details: { nodeId: nodeIdText, expected: typeName, given: expectedType, before },
+      },
+    );
+  }
   if (!coerced.ok) {
     throw new ConnectorError('OPCUA_TYPE_MISMATCH', `write ${nodeIdText}: ${coerced.problem}`, {
       details: { nodeId: nodeIdText, expected: typeName, valueRank, before },

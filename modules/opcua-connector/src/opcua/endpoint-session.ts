@@ -13,6 +13,8 @@
  * be taken).
  */
 import { EventEmitter } from 'node:events';
+import { readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   CircuitBreaker,
   type Logger,
@@ -143,6 +145,25 @@ interface Live {
   watchGroups: Map<string, ClientMonitoredItemGroup>;
   lost: Promise<string>;
   markLost: (reason: string) => void;
+}
+
+/**
+ * After a refused certificate: an operator may have moved it to `trusted/certs` meanwhile. A connection
+ * attempt still in flight can write it to `rejected/` again, and node-opcua-pki checks `rejected/`
+ * first — so a certificate that is in both is taken out of `rejected/` (the operator's trust wins).
+ * Then the folders are re-read instead of relying on file-system events (not delivered on every
+ * container volume).
+ */
+export async function refreshTrust(manager: OPCUACertificateManager, logger: Logger): Promise<void> {
+  try {
+    const trusted = new Set(await readdir(manager.trustedFolder).catch(() => [] as string[]));
+    for (const file of await readdir(manager.rejectedFolder).catch(() => [] as string[])) {
+      if (trusted.has(file)) await unlink(join(manager.rejectedFolder, file)).catch(() => undefined);
+    }
+    await manager.reloadCertificates();
+  } catch (error) {
+    logger.debug('could not re-read the PKI folders', { error });
+  }
 }
 
 const SECURITY_RANK: Readonly<Record<string, number>> = { SignAndEncrypt: 3, Sign: 2, None: 1 };
@@ -298,22 +319,22 @@ export class EndpointSession extends EventEmitter<EndpointSessionEvents> {
    */
   async addWatch(spec: ItemSpec, options: { requireConnected: boolean }): Promise<void> {
     const watch = { ...spec, kind: 'watch' as const };
-    const live = this.live;
-    if (!live || this.current !== 'connected') {
-      if (options.requireConnected) {
-        await this.execute('watch', () =>
-          Promise.reject(new ConnectorError('OPCUA_SESSION_LOST', `no session to ${this.spec.endpointUrl}`)),
-        );
-      }
-      this.items.set(watch.key, watch);
-      return;
-    }
-    await this.execute('watch', async () => {
-      const current = this.live;
-      if (!current) throw new ConnectorError('OPCUA_SESSION_LOST', `no session to ${this.spec.endpointUrl}`);
-      await this.createWatchItem(current, watch);
-    });
+    // in the set first, so a session rebuilt meanwhile creates it too (createWatchItem skips duplicates)
     this.items.set(watch.key, watch);
+    if (!options.requireConnected && (!this.live || this.current !== 'connected')) return;
+    try {
+      await this.execute('watch', async () => {
+        const current = this.live;
+        if (!current) throw new ConnectorError('OPCUA_SESSION_LOST', `no session to ${this.spec.endpointUrl}`);
+        await this.createWatchItem(current, watch);
+      });
+    } catch (error) {
+      if (this.items.get(watch.key) === watch) {
+        this.items.delete(watch.key);
+        this.failed.delete(watch.key);
+      }
+      throw error;
+    }
   }
 
   /** Restores a watch without contacting the server (at start, from the store). */
@@ -450,13 +471,8 @@ export class EndpointSession extends EventEmitter<EndpointSessionEvents> {
           error: translated.message,
         });
         this.options.onHealth?.();
-        if (isCodedError(translated, 'OPCUA_SECURITY_REJECTED')) {
-          // an operator may have moved the certificate to trusted/: re-read the folders instead of relying
-          // on file-system events (not delivered on every container volume)
-          await this.options.certificateManager.reloadCertificates().catch((error: unknown) => {
-            this.logger.debug('could not re-read the PKI folders', { error });
-          });
-        }
+        if (isCodedError(translated, 'OPCUA_SECURITY_REJECTED'))
+          await refreshTrust(this.options.certificateManager, this.logger);
         await sleep(delayMs, signal).catch(() => undefined);
         continue;
       }
@@ -771,6 +787,7 @@ export class EndpointSession extends EventEmitter<EndpointSessionEvents> {
   }
 
   private async createWatchItem(live: Live, spec: ItemSpec): Promise<void> {
+    if (live.watchGroups.has(spec.key)) return;
     const entry = await this.ensureSubscription(live, 'watch', spec.publishingIntervalMs);
     this.failed.delete(spec.key);
     await this.monitor(live, entry, [spec]);

@@ -175,6 +175,39 @@ describe('opcua-connector against the plant, through the edgeHub emulator', () =
     expect(unwatch.payload).toEqual({ watchId: 'w-simtime', removed: true });
   });
 
+  it('keeps PublishNodes configuration and watches across a module restart; message ids continue', async () => {
+    const h = await harness({ desired: () => ({ settings: fastSettings }) });
+    const endpointUrl = h.plant.endpointUrl;
+    const published = await h.invoke('PublishNodes_V1', {
+      EndpointUrl: endpointUrl,
+      UseSecurity: false,
+      DataSetWriterId: 'Sim',
+      OpcNodes: [
+        { Id: `${NS}Simulation.SimTimeS`, DisplayName: 'SimTime', OpcSamplingInterval: 0, OpcPublishingInterval: 50 },
+      ],
+    });
+    expect(published.status).toBe(200);
+    const watch = await h.invoke('watch', { nodeId: `${NS}Simulation.SimTimeS`, watchId: 'w-persist' });
+    expect(watch.payload).toMatchObject({ watchId: 'w-persist', endpointUrl });
+    await waitFor(() => h.received.tags.length >= 2, { description: 'watched values before the restart' });
+
+    await h.restartConnector();
+    const endpoints = await h.invoke('GetConfiguredEndpoints_V1', {});
+    expect(endpoints.payload['Endpoints']).toEqual([
+      expect.objectContaining({ EndpointUrl: endpointUrl, DataSetWriterId: 'Sim' }),
+    ]);
+    const seen = h.received.tags.length;
+    await waitFor(() => h.received.tags.length >= seen + 3, { description: 'the watch restored from the store' });
+    const numbers = h.received.tagIds.map((id) => Number(id.split(':')[1]));
+    // ids keep counting per watch across the restart (no reuse, so receivers can de-duplicate)
+    expect(new Set(numbers).size).toBe(numbers.length);
+    expect(Math.max(...numbers)).toBeGreaterThan(seen);
+    const before = fieldValues(await upstreamBodies(h.hub), 'SimTime').length;
+    await waitFor(async () => fieldValues(await upstreamBodies(h.hub), 'SimTime').length > before + 3, {
+      description: 'publishing from the saved file after the restart',
+    });
+  });
+
   it('answers bad input with coded errors and keeps running', async () => {
     const h = await harness({
       desired: (endpointUrl) => ({
@@ -207,7 +240,13 @@ describe('opcua-connector against the plant, through the edgeHub emulator', () =
       ['write', { endpointUrl, nodeId: `${NS}Reactor.TemperatureSetpoint` }, 'METHOD_PAYLOAD_INVALID', false],
       ['read', { endpointUrl: 'http://nope', nodeId: 'i=85' }, 'METHOD_PAYLOAD_INVALID', false],
       ['read', { endpointUrl: 'opc.tcp://127.0.0.1:1', nodeId: 'i=85' }, 'OPCUA_ENDPOINT_UNKNOWN', false],
-      ['unwatch', { watchId: 'nope' }, 'OPCUA_WATCH_UNKNOWN', false],
+      ['unwatch', { watchId: 'nope', endpointUrl }, 'OPCUA_WATCH_UNKNOWN', false],
+      [
+        'write',
+        { nodeId: `${NS}Reactor.TemperatureSetpoint`, value: 81, dataType: 'Int32' },
+        'OPCUA_TYPE_MISMATCH',
+        false,
+      ],
       ['watch', { endpointUrl, nodeId: `${NS}No.Such.Node` }, 'OPCUA_NODE_NOT_FOUND', false],
       ['PublishNodes_V1', { EndpointUrl: 'x' }, 'METHOD_PAYLOAD_INVALID', false],
       ['UnpublishNodes_V1', { EndpointUrl: endpointUrl, OpcNodes: [{ Id: 'i=85' }] }, 'OPCUA_REQUEST_INVALID', false],
@@ -226,7 +265,13 @@ describe('opcua-connector against the plant, through the edgeHub emulator', () =
         retryable,
       });
     }
-    // still serving
+    // still serving; with one endpoint configured, endpointUrl may be left out
+    const single = await h.invoke('write', {
+      nodeId: `${NS}Reactor.TemperatureSetpoint`,
+      value: 81,
+      dataType: 'Double',
+    });
+    expect(single.payload).toMatchObject({ ok: true, readBack: { value: 81 } });
     const ok = await h.invoke('read', { endpointUrl, nodeIds: [`${NS}Reactor.TemperatureSetpoint`, `${NS}Nope`] });
     expect(ok.payload).toMatchObject({
       values: [

@@ -21,6 +21,8 @@ export interface Harness {
   caller: SupervisedModuleClient;
   /** What reached orchestrator/inputs/tags and audit/inputs/records. */
   received: { tags: Record<string, unknown>[]; audit: Record<string, unknown>[]; tagIds: string[] };
+  /** Closes the connector module and starts it again on the same data folder. */
+  restartConnector(): Promise<void>;
   invoke(method: string, payload: unknown): Promise<{ status: number; payload: Record<string, unknown> }>;
   close(): Promise<void>;
 }
@@ -73,14 +75,16 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       await client.setOptions({ ca: hub.caCertPem });
       return client;
     };
-    const connector = await startConnectorModule({
-      logger: logger.child({ module: 'opcua-connector' }),
-      dataDir: dir.join('connector'),
-      secret: (name) => options.secrets?.[name],
-      createClient: clientFor('opcua-connector'),
-      reconnectInitialDelayMs: 50,
-      reconnectMaxDelayMs: 300,
-    });
+    const startConnector = () =>
+      startConnectorModule({
+        logger: logger.child({ module: 'opcua-connector' }),
+        dataDir: dir.join('connector'),
+        secret: (name) => options.secrets?.[name],
+        createClient: clientFor('opcua-connector'),
+        reconnectInitialDelayMs: 50,
+        reconnectMaxDelayMs: 300,
+      });
+    let connector = await startConnector();
     cleanups.push(() => connector.close());
     const received: Harness['received'] = { tags: [], audit: [], tagIds: [] };
     const caller = new SupervisedModuleClient({
@@ -108,7 +112,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     });
     await auditor.start();
     cleanups.push(() => auditor.close());
-    return {
+    const handle: Harness = {
       dir,
       host: options.host,
       plant,
@@ -116,6 +120,11 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       connector,
       caller,
       received,
+      async restartConnector() {
+        await connector.close();
+        connector = await startConnector();
+        handle.connector = connector;
+      },
       async invoke(method, payload) {
         const result = await caller.invokeModuleMethod(hub.deviceId, 'opcua-connector', method, payload, {
           responseTimeoutS: 20,
@@ -124,6 +133,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       },
       close,
     };
+    return handle;
   } catch (error) {
     await close();
     throw error;

@@ -77,7 +77,7 @@ describe('opcua-connector security', () => {
         const bad = all.find((e) => e.lastError?.code === 'OPCUA_AUTH_FAILED');
         return good && bad ? { good, bad } : undefined;
       },
-      { description: 'good user connected, wrong password reported', timeoutMs: 30_000 },
+      { description: 'good user connected, wrong password reported', timeoutMs: 60_000 },
     );
     expect(states.good).toMatchObject({ securityMode: 'SignAndEncrypt' });
     const read = await h.invoke('read', { endpointUrl, nodeId: `${NS}Reactor.Temperature` });
