@@ -24,10 +24,10 @@ export const errorCatalog = {
     retryable: false,
     summary: 'No recipe with this id is deployed. Add it to the twin `recipes` property or leave `recipe` out.',
   },
-  ORCH_REFERENCE_UNSUPPORTED: {
-    retryable: false,
+  ORCH_REFERENCE_FAILED: {
+    retryable: true,
     summary:
-      'Workflow definitions by reference (`uri` + `sha256`) are not fetched by this version. Deliver the definition inline in the twin.',
+      'A workflow definition by reference (`uri` + `sha256`) could not be fetched or verified. The ack names the cause (REFERENCE_FETCH_FAILED, REFERENCE_SHA256_MISMATCH); fix the uri or the hash, or deliver the definition inline.',
   },
   ORCH_EMERGENCY_STOP: {
     retryable: false,

@@ -26,7 +26,7 @@ import { Orchestrator } from './orchestrator.js';
 export const orderSchema = z
   .object({
     orderId: z.string().min(1).max(256),
-    workflowId: z.string().min(1).max(128),
+    workflowId: z.string().min(1).max(128).optional(),
     recipe: z.string().min(1).max(128).optional(),
     parameters: z.record(z.string(), z.unknown()).optional(),
     priority: z.number().int().min(0).max(100).optional(),
@@ -176,7 +176,7 @@ export async function startOrchestratorModule(
               details: { problems: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) },
             });
           }
-          orchestrator.tags.onMessage(parsed.data as Parameters<typeof orchestrator.tags.onMessage>[0]);
+          orchestrator.onTagMessage(parsed.data as Parameters<typeof orchestrator.onTagMessage>[0]);
         }
       },
     },
@@ -187,6 +187,10 @@ export async function startOrchestratorModule(
     ...(options.createClient === undefined ? {} : { createClient: options.createClient }),
   });
   link.edge = client;
+  orchestrator.setReporter(
+    (patch) => client.reportProperties(patch),
+    () => client.twinVersion,
+  );
   const report = (): void => {
     if (client.state !== 'connected') return;
     client.reportProperties({ engine: orchestrator.health() }).catch((error: unknown) => {

@@ -9,10 +9,14 @@ import {
   type BindResult,
   type Logger,
   Outbox,
+  type PnpAck,
+  type PropertyVerdict,
   type SqliteDatabase,
   type WritableProperty,
   errorMessage,
   isCodedError,
+  pnpAck,
+  withTimeout,
 } from '@takt/edge-kit';
 import {
   type DispatchCommand,
@@ -29,10 +33,13 @@ import {
   type JsonObject,
   type ValidationResult,
   type WorkflowDefinition,
+  evaluateTemplate,
+  isTruthy,
   validateWorkflow,
 } from '@takt/workflow';
 import { DeviceError } from '../domain/device-errors.js';
 import { type DeployedWorkflow, DefinitionRegistry } from '../domain/definitions.js';
+import { ReferenceCache } from '../domain/references.js';
 import {
   type Recipe,
   type ResolvedSettings,
@@ -47,7 +54,8 @@ import { type AuditInput, type AuditRecord, Emitter, type StatusEvent, stableId 
 import { OrchestratorError } from '../errors.js';
 import { openStateDatabase } from '../store.js';
 import { type WorkflowTelemetry, noTelemetry } from '../telemetry/telemetry.js';
-import { TagRouter } from './tag-router.js';
+import { type TagMessage, TagRouter } from './tag-router.js';
+import { PhaseDriver, type PhaseUnit } from './phases.js';
 import { Scheduler } from './scheduler.js';
 
 /** Who does something: a signed-in user, or a module / trigger. */
@@ -123,6 +131,15 @@ export interface InstanceSummary {
   updatedAt: string;
 }
 
+interface OrderBody {
+  orderId: string;
+  workflowId?: string;
+  recipe?: string;
+  parameters?: JsonObject;
+  priority?: number;
+  dueAt?: string;
+}
+
 const ACTIVE_STATUSES = ['running', 'holding', 'held', 'stopping', 'aborting', 'compensating'];
 
 /** The orchestrator; create, `start()`, then hand its twin properties and verbs to the edge adapter. */
@@ -136,6 +153,7 @@ export class Orchestrator {
   readonly connector: ConnectorClient;
   readonly tags: TagRouter;
   readonly scheduler: Scheduler;
+  readonly phases: PhaseDriver;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly telemetry: WorkflowTelemetry;
@@ -145,6 +163,16 @@ export class Orchestrator {
   private recovered = false;
   private closed = false;
   private orderTimer: NodeJS.Timeout | undefined;
+  private processingOrders = false;
+  private configured = false;
+  private markConfigured: () => void = () => undefined;
+  /** Resolved once the first full twin was applied (settings and definitions known). */
+  private readonly configuredGate = new Promise<void>((resolve) => {
+    this.markConfigured = resolve;
+  });
+  private reporter:
+    { report: (patch: Record<string, unknown>) => Promise<void>; desiredVersion: () => number } | undefined;
+  private ordersAgain = false;
   private readonly stmt;
 
   constructor(private readonly options: OrchestratorOptions) {
@@ -162,11 +190,21 @@ export class Orchestrator {
       now: this.now,
       logger: options.logger,
     });
-    this.registry = new DefinitionRegistry((def) => this.runner.register(def), this.now);
+    this.registry = new DefinitionRegistry(
+      (def) => this.runner.register(def),
+      this.now,
+      new ReferenceCache(options.dataDir),
+      (key, value, problem) => this.onReference(key, value, problem),
+    );
     this.connector = new ConnectorClient({
       logger: options.logger,
       invoke: (method, payload) =>
         options.invokeModule(this.settings.connectorModuleId, method, payload, this.settings.deviceTimeoutS),
+    });
+    this.phases = new PhaseDriver({
+      connector: this.connector,
+      logger: options.logger,
+      report: (instanceId, commandId, state) => this.runner.phaseState(instanceId, commandId, state),
     });
     this.tags = new TagRouter({
       logger: options.logger,
@@ -220,8 +258,6 @@ export class Orchestrator {
     await this.users.ensureAdmin(this.options.adminUser, this.options.adminPassword);
     const report = await this.runner.start();
     this.log.info('engine recovered', { ...report });
-    // Condition waits and interlocks of resumed instances need their tag watches again.
-    for (const row of this.activeRows()) this.rewatch(row.instance_id);
     this.recovered = true;
     this.scheduleOrders(0);
   }
@@ -242,6 +278,13 @@ export class Orchestrator {
 
   /** Called when the edge connection is (re)established: the connector may have restarted. */
   onConnected(): void {
+    if (!this.configured) {
+      // The full twin is applied now: definitions and settings are known. Condition waits,
+      // interlocks and started phases of resumed instances need their watches again.
+      this.configured = true;
+      this.markConfigured();
+      for (const row of this.activeRows()) this.rewatch(row.instance_id);
+    }
     this.tags.rewatchAll();
     this.scheduleOrders(0);
   }
@@ -278,6 +321,7 @@ export class Orchestrator {
         const workflow = change.value as DeployedWorkflow;
         const previous = this.registry.deploy(workflow);
         if (previous?.hash !== workflow.hash) {
+          this.tags.prefetch(interlockTagsOf(workflow.definition));
           this.tags.setTriggers(workflow.id, workflow.definition);
           this.scheduler.setTriggers(workflow.id, workflow.definition);
         }
@@ -340,6 +384,8 @@ export class Orchestrator {
       }
     }
     for (const rejected of result.rejected) {
+      // A reference being fetched is not a rejection yet; its outcome is audited when it is known.
+      if (rejected.problems.every((p) => p.startsWith('REFERENCE_PENDING'))) continue;
       this.emitter.audit({
         actor: { type: 'module', id: 'iothub-twin' },
         action: 'definition.reject',
@@ -347,6 +393,48 @@ export class Orchestrator {
         after: { problems: rejected.problems.slice(0, 20), twinVersion: result.version },
       });
     }
+  }
+
+  /** How to report properties and which desired `$version` is held (set by the edge adapter). */
+  setReporter(report: (patch: Record<string, unknown>) => Promise<void>, desiredVersion: () => number): void {
+    this.reporter = { report, desiredVersion };
+  }
+
+  /** A definition by reference was fetched and verified (or failed): judge it again and acknowledge it. */
+  private onReference(key: string, value: unknown, problem: string | undefined): void {
+    const av = this.reporter?.desiredVersion() ?? 0;
+    const verdict: PropertyVerdict<DeployedWorkflow> =
+      problem === undefined ? this.registry.validateEntry(value, key) : { ok: false, problems: [problem] };
+    let ack: PnpAck;
+    if (verdict.ok) {
+      this.onTwinChange({
+        status: 'applied',
+        version: av,
+        accepted: [{ property: 'workflows', key, value: verdict.value }],
+        removed: [],
+        rejected: [],
+        reported: {},
+      });
+      ack = pnpAck(verdict.ackValue ?? null, 200, av);
+    } else {
+      this.onTwinChange({
+        status: 'applied',
+        version: av,
+        accepted: [],
+        removed: [],
+        rejected: [{ property: 'workflows', key, problems: verdict.problems }],
+        reported: {},
+      });
+      ack = pnpAck(
+        this.registry.get(key) === undefined ? null : { version: this.registry.get(key)?.version ?? null },
+        400,
+        av,
+        verdict.problems.join('; ').slice(0, 512),
+      );
+    }
+    this.reporter?.report({ workflows: { [key]: ack } }).catch((error: unknown) => {
+      this.log.warn('could not acknowledge a fetched reference', { workflowId: key, error: errorMessage(error) });
+    });
   }
 
   /** Engine health for the reported properties (compact). */
@@ -408,6 +496,7 @@ export class Orchestrator {
     }
     params = { ...params, ...(request.parameters ?? {}) };
     const interlockTags = interlockTagsOf(deployed.definition);
+    await this.readMissingTags(interlockTags);
     const result = await this.runner.startInstance({
       hash: deployed.hash,
       params,
@@ -813,11 +902,17 @@ export class Orchestrator {
 
   // ------------------------------------------------------------------------------------------ inputs
 
+  /** A `tags` input message: unit states of running phases, tag values for waits, interlocks and triggers. */
+  onTagMessage(message: TagMessage): void {
+    this.phases.onTag(message);
+    this.tags.onMessage(message);
+  }
+
   /**
    * The `orders` input (from cloud-bridge): stored in the inbox transaction, then started (idempotent on
    * `orderId`) once the engine is up. Throws ORCH_REQUEST_INVALID for a malformed body.
    */
-  acceptOrder(order: { orderId: string; workflowId: string }, body: string): void {
+  acceptOrder(order: { orderId: string; workflowId?: string | undefined }, body: string): void {
     this.stmt.addOrder.run(order.orderId, body, this.now());
     this.scheduleOrders(0);
   }
@@ -832,47 +927,109 @@ export class Orchestrator {
   }
 
   private async processOrders(): Promise<void> {
+    if (this.processingOrders) {
+      this.ordersAgain = true;
+      return;
+    }
+    this.processingOrders = true;
     let retryLater = false;
-    for (const row of this.stmt.orders.all()) {
-      if (this.closed) return;
-      const order = JSON.parse(row.body) as {
-        orderId: string;
-        workflowId: string;
-        recipe?: string;
-        parameters?: JsonObject;
-        priority?: number;
-        dueAt?: string;
-      };
-      try {
-        await this.startWorkflow(
-          {
-            workflowId: order.workflowId,
-            idempotencyKey: `order:${order.orderId}`,
-            correlationId: order.orderId,
-            ...(order.recipe === undefined ? {} : { recipe: order.recipe }),
-            ...(order.parameters === undefined ? {} : { parameters: order.parameters }),
-          },
-          { type: 'module', id: 'orders' },
-        );
-        this.stmt.deleteOrder.run(row.order_id);
-      } catch (error) {
+    try {
+      for (const row of this.stmt.orders.all()) {
         if (this.closed) return;
-        if (isCodedError(error) && (error.retryable || error.code === 'ORCH_EMERGENCY_STOP')) {
-          retryLater = true;
-          continue;
+        const order = JSON.parse(row.body) as OrderBody;
+        try {
+          for (const request of await this.orderStarts(order)) {
+            await this.startWorkflow(request, { type: 'module', id: 'orders' });
+          }
+          this.stmt.deleteOrder.run(row.order_id);
+        } catch (error) {
+          if (this.closed) return;
+          if (isCodedError(error) && (error.retryable || error.code === 'ORCH_EMERGENCY_STOP')) {
+            retryLater = true;
+            continue;
+          }
+          this.stmt.deleteOrder.run(row.order_id);
+          this.recordError(error);
+          this.emitter.alert({
+            alertId: stableId('order-rejected', row.order_id),
+            severity: 'warning',
+            code: isCodedError(error) ? error.code : 'ORCH_REQUEST_INVALID',
+            message: `order ${row.order_id} not started: ${errorMessage(error)}`,
+            ...(order.workflowId === undefined ? {} : { workflowId: order.workflowId }),
+          });
         }
-        this.stmt.deleteOrder.run(row.order_id);
-        this.recordError(error);
-        this.emitter.alert({
-          alertId: stableId('order-rejected', row.order_id),
-          severity: 'warning',
-          code: isCodedError(error) ? error.code : 'ORCH_REQUEST_INVALID',
-          message: `order ${row.order_id} not started: ${errorMessage(error)}`,
-          workflowId: order.workflowId,
-        });
       }
+    } finally {
+      this.processingOrders = false;
+    }
+    if (this.ordersAgain) {
+      this.ordersAgain = false;
+      this.scheduleOrders(0);
+      return;
     }
     if (retryLater && !this.emergencyStopActive()) this.scheduleOrders(5_000);
+  }
+
+  /**
+   * What an order starts: the workflow it names (key `order:<orderId>`), or — without `workflowId` —
+   * every deployed workflow whose `message` trigger on input `orders` matches (`filter` over `event`,
+   * `parameters` and `idempotencyKey` templates; default key `order:<orderId>:<workflowId>`).
+   */
+  private async orderStarts(order: OrderBody): Promise<StartRequest[]> {
+    const base = {
+      correlationId: order.orderId,
+      ...(order.recipe === undefined ? {} : { recipe: order.recipe }),
+    };
+    if (order.workflowId !== undefined) {
+      return [
+        {
+          ...base,
+          workflowId: order.workflowId,
+          idempotencyKey: `order:${order.orderId}`,
+          ...(order.parameters === undefined ? {} : { parameters: order.parameters }),
+        },
+      ];
+    }
+    const event = JSON.parse(JSON.stringify(order)) as JsonObject;
+    const scope = { event };
+    const options = { nowMs: this.now() };
+    const out: StartRequest[] = [];
+    for (const workflow of this.registry.all()) {
+      for (const trigger of workflow.definition.triggers ?? []) {
+        if (trigger.kind !== 'message' || trigger.input !== 'orders' || trigger.enabled === false) continue;
+        if (trigger.filter !== undefined && !isTruthy(await evaluateTemplate(trigger.filter, scope, options))) continue;
+        const templated =
+          trigger.parameters === undefined ? undefined : await evaluateTemplate(trigger.parameters, scope, options);
+        const parameters =
+          templated !== undefined && templated !== null && typeof templated === 'object' && !Array.isArray(templated)
+            ? templated
+            : order.parameters;
+        const key =
+          trigger.idempotencyKey === undefined
+            ? undefined
+            : await evaluateTemplate(trigger.idempotencyKey, scope, options);
+        out.push({
+          ...base,
+          workflowId: workflow.id,
+          idempotencyKey:
+            typeof key === 'string' || typeof key === 'number'
+              ? `order:${workflow.id}:${key}`
+              : `order:${order.orderId}:${workflow.id}`,
+          ...(parameters === undefined ? {} : { parameters }),
+        });
+        break;
+      }
+    }
+    if (out.length === 0) {
+      throw new OrchestratorError(
+        'ORCH_WORKFLOW_UNKNOWN',
+        `order ${order.orderId} names no workflow and no message trigger matches it`,
+        {
+          details: { orderId: order.orderId },
+        },
+      );
+    }
+    return out;
   }
 
   private async startFromTrigger(
@@ -902,7 +1059,14 @@ export class Orchestrator {
 
   // ------------------------------------------------------------------------------------------ engine side
 
-  private async dispatch(command: DispatchCommand, _signal: AbortSignal): Promise<Json | undefined> {
+  private async dispatch(command: DispatchCommand, signal: AbortSignal): Promise<Json | undefined> {
+    // Commands re-dispatched during recovery run before the twin is read: wait for the settings and
+    // definitions they need (tag names, unit addresses), but not forever.
+    if (!this.configured) {
+      await withTimeout('first twin', 60_000, () => this.configuredGate, signal).catch((error: unknown) => {
+        this.log.warn('dispatching before the twin was read', { step: command.stepId, error: errorMessage(error) });
+      });
+    }
     const view = this.safeView(command.instanceId);
     const base = {
       instanceId: command.instanceId,
@@ -919,6 +1083,8 @@ export class Orchestrator {
     const began = this.now();
     try {
       const value = await this.execute(command, view);
+      // A started phase is not a completed step: the unit reports its end later.
+      if (command.action.startsWith('phase.')) return value;
       this.telemetry.stepLatency(this.now() - began, { workflowId: base.workflowId, step: command.stepId, ok: true });
       this.emitter.status({
         ...base,
@@ -1065,10 +1231,24 @@ export class Orchestrator {
         }
         return toJsonValue(answer.payload);
       }
-      default:
-        throw new DeviceHandlerError(
-          `action ${command.action} is not supported by this orchestrator version (phases are not wired yet)`,
+      case 'phase.start': {
+        const unit = this.unitOf(view, args['unit']);
+        const parameters = args['parameters'];
+        return this.phases.start(unit, {
+          instanceId: command.instanceId,
+          commandId: command.commandId,
+          name: typeof args['phase'] === 'string' ? args['phase'] : '',
+          parameters:
+            parameters !== null && typeof parameters === 'object' && !Array.isArray(parameters) ? parameters : {},
+        });
+      }
+      case 'phase.command':
+        return this.phases.command(
+          this.unitOf(view, args['unit']),
+          typeof args['command'] === 'string' ? args['command'] : '',
         );
+      default:
+        throw new DeviceHandlerError(`action ${command.action} is not supported by this orchestrator`);
     }
   }
 
@@ -1224,6 +1404,24 @@ export class Orchestrator {
 
   // ------------------------------------------------------------------------------------------ helpers
 
+  /**
+   * Interlocks are checked before the first step: a tag whose value is not known yet (no watch message
+   * so far) is read once through the connector. One that still has no value breaches (fail safe).
+   */
+  private async readMissingTags(tags: readonly string[]): Promise<void> {
+    const known = this.tags.values(tags);
+    for (const tag of tags) {
+      if (tag in known) continue;
+      try {
+        const answer = (await this.connector.read(this.node({ tag }))) as { value?: unknown } | null;
+        const value = toJsonValue(answer?.value);
+        if (value !== undefined) this.tags.remember(tag, value);
+      } catch (error) {
+        this.log.warn('could not read an interlock tag before the start', { tag, error: errorMessage(error) });
+      }
+    }
+  }
+
   /** Remembers the fingerprint of what is in force under `key`; true when it differs from the last one. */
   private changed(key: string, fingerprint: string): boolean {
     const name = `deployed:${key}`;
@@ -1258,12 +1456,36 @@ export class Orchestrator {
       if (step?.type === 'wait' && step.tags !== undefined) for (const tag of step.tags) tags.add(tag);
     }
     if (tags.size > 0) this.tags.watch(instanceId, [...tags]);
+    for (const thread of Object.values(view.state.threads)) {
+      const activity = thread.activity;
+      const step = def.steps[thread.stepId];
+      if (thread.status !== 'running' || activity.kind !== 'phase' || !activity.started || step?.type !== 'phase')
+        continue;
+      try {
+        this.phases.resume(this.unitOf(view, step.unit), instanceId, activity.commandId);
+      } catch (error) {
+        this.log.warn('could not resume a phase', { instanceId, step: thread.stepId, error: errorMessage(error) });
+      }
+    }
   }
 
   private runnerDefinition(hash: string): WorkflowDefinition | undefined {
     // A definition deleted from the twin is gone from the registry; its resumed instances then run
     // without re-registered tag watches (the engine has no lookup by hash yet).
     return this.registry.all().find((w) => w.hash === hash)?.definition;
+  }
+
+  /** A phase unit: the workflow resource's `address` (the unit's node) on the default endpoint. */
+  private unitOf(view: InstanceView | undefined, name: unknown): PhaseUnit {
+    const def = view === undefined ? undefined : this.runnerDefinition(view.definitionHash);
+    const address = typeof name === 'string' ? def?.resources?.[name]?.address : undefined;
+    if (address === undefined) {
+      throw new DeviceError('DEVICE_BAD_STATUS', `resource ${String(name)} has no address (the unit's node id)`, {
+        resource: String(name),
+      });
+    }
+    const endpointUrl = this.settings.defaultEndpointUrl;
+    return { address, ...(endpointUrl === undefined ? {} : { endpointUrl }) };
   }
 
   private safeView(instanceId: string): InstanceView | undefined {

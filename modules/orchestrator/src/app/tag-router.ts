@@ -57,6 +57,7 @@ export class TagRouter {
   private readonly byInstance = new Map<string, Set<string>>();
   private readonly triggers = new Map<string, ArmedTrigger[]>();
   private readonly watchedAtConnector = new Set<string>();
+  private readonly prefetched = new Set<string>();
   private closed = false;
 
   constructor(private readonly options: TagRouterOptions) {
@@ -126,10 +127,21 @@ export class TagRouter {
     this.ensureConnectorWatch(armed.flatMap((a) => a.trigger.tags));
   }
 
+  /** Keeps these tags watched (e.g. a deployed workflow's interlock tags), so values are known before a start. */
+  prefetch(tags: readonly string[]): void {
+    for (const tag of tags) this.prefetched.add(tag);
+    this.ensureConnectorWatch(tags);
+  }
+
+  /** Stores a value read directly (not from a watch). */
+  remember(tag: string, value: Json): void {
+    this.latest.set(tag, { value });
+  }
+
   /** After a reconnect or a settings change: ask the connector again for every watched tag. */
   rewatchAll(): void {
     this.watchedAtConnector.clear();
-    const tags = new Set<string>([...this.watchers.keys()]);
+    const tags = new Set<string>([...this.watchers.keys(), ...this.prefetched]);
     for (const armed of this.triggers.values()) for (const a of armed) for (const tag of a.trigger.tags) tags.add(tag);
     this.ensureConnectorWatch([...tags]);
   }

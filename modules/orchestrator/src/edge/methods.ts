@@ -5,6 +5,7 @@
  * `actor` (default `iothub`); approvals additionally re-authenticate a local user.
  */
 import { type MethodDefinition, defineMethod } from '@takt/edge-kit';
+import type { SimulationOptions } from '@takt/engine';
 import type { JsonObject } from '@takt/workflow';
 import { z } from 'zod';
 import type { Actor, Orchestrator } from '../app/orchestrator.js';
@@ -39,13 +40,36 @@ export const decisionSchema = z
   })
   .strict();
 
+const simResponse = z
+  .object({
+    value: z.json().optional(),
+    error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).strict().optional(),
+    delayMs: z.number().int().min(0).optional(),
+    hang: z.boolean().optional(),
+  })
+  .strict();
+
 export const simulateSchema = z
   .object({
     definition: z.unknown(),
     params: json.optional(),
     tags: json.optional(),
-    responses: json.optional(),
-    approvals: json.optional(),
+    /** By step id, action kind or `*`: one scripted answer, or one per attempt. */
+    responses: z.record(z.string(), z.union([simResponse, z.array(simResponse).max(100)])).optional(),
+    /** Approval steps by id, decided automatically. */
+    approvals: z
+      .record(
+        z.string(),
+        z
+          .object({
+            decision: z.enum(['approve', 'reject']),
+            afterMs: z.number().int().min(0).optional(),
+            user: z.string().optional(),
+            role: z.string().optional(),
+          })
+          .strict(),
+      )
+      .optional(),
     maxVirtualMs: z
       .number()
       .int()
@@ -54,6 +78,21 @@ export const simulateSchema = z
       .optional(),
   })
   .strict();
+
+/** Simulation options from a validated `simulateWorkflow` payload. */
+export function simulationOptions(p: z.output<typeof simulateSchema>): SimulationOptions {
+  // A JSON round trip drops the `undefined` members zod leaves on optional keys; the shapes were validated above.
+  const plain = JSON.parse(
+    JSON.stringify({
+      params: p.params,
+      tags: p.tags,
+      responses: p.responses,
+      approvals: p.approvals,
+      maxVirtualMs: p.maxVirtualMs,
+    }),
+  ) as SimulationOptions;
+  return plain;
+}
 
 function actorOf(name: string | undefined): Actor {
   return { type: 'module', id: name ?? 'iothub' };
@@ -142,14 +181,7 @@ export function orchestratorMethods(orchestrator: Orchestrator): Record<string, 
     }),
     simulateWorkflow: defineMethod({
       schema: simulateSchema,
-      handler: (p) =>
-        orchestrator.simulate(p.definition, {
-          ...(p.params === undefined ? {} : { params: p.params as JsonObject }),
-          ...(p.tags === undefined ? {} : { tags: p.tags as JsonObject }),
-          ...(p.responses === undefined ? {} : { responses: p.responses as never }),
-          ...(p.approvals === undefined ? {} : { approvals: p.approvals as never }),
-          ...(p.maxVirtualMs === undefined ? {} : { maxVirtualMs: p.maxVirtualMs }),
-        }),
+      handler: (p) => orchestrator.simulate(p.definition, simulationOptions(p)),
     }),
     resolveInDoubt: defineMethod({
       schema: z

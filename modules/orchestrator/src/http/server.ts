@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { Actor, Orchestrator } from '../app/orchestrator.js';
 import { LoginLimiter, Sessions, type User, baseRoles, hasRole } from '../domain/users.js';
 import { OrchestratorError } from '../errors.js';
-import { simulateSchema, startSchema } from '../edge/methods.js';
+import { simulateSchema, simulationOptions, startSchema } from '../edge/methods.js';
 
 export interface HttpServerOptions {
   orchestrator: Orchestrator;
@@ -290,13 +290,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   app.post('/api/simulate', async (request) => {
     authenticate(request, 'engineer');
     const body = parse(simulateSchema, request.body);
-    return orchestrator.simulate(body.definition, {
-      ...(body.params === undefined ? {} : { params: body.params as JsonObject }),
-      ...(body.tags === undefined ? {} : { tags: body.tags as JsonObject }),
-      ...(body.responses === undefined ? {} : { responses: body.responses as never }),
-      ...(body.approvals === undefined ? {} : { approvals: body.approvals as never }),
-      ...(body.maxVirtualMs === undefined ? {} : { maxVirtualMs: body.maxVirtualMs }),
-    });
+    return orchestrator.simulate(body.definition, simulationOptions(body));
   });
 
   app.post('/api/emergency-stop', async (request) => {

@@ -46,8 +46,33 @@ const setpoint = {
   errors: { SETPOINT_REFUSED: { summary: 'The PLC refused the setpoint.' } },
 };
 
+const charge = {
+  id: 'charge',
+  version: '1',
+  parameters: { litres: { type: 'number', default: 50 } },
+  resources: { tankA: { kind: 'unit', address: `${NS}TankA` } },
+  start: 'dose',
+  steps: {
+    dose: {
+      type: 'phase',
+      unit: 'tankA',
+      phase: 'Dose',
+      parameters: { DoseSetpoint: '{{ params.litres }}' },
+      next: 'dosed',
+    },
+    dosed: {
+      type: 'action',
+      action: 'opcua.read',
+      args: { nodeId: `${NS}TankA.Dosed` },
+      resultVar: 'dosed',
+      next: 'done',
+    },
+    done: { type: 'succeed', output: { dosed: '{{ vars.dosed.value }}' } },
+  },
+};
+
 describe('orchestrator with the real opcua-connector and the OPC UA plant', () => {
-  it('writes with read-back, waits on a watched tag, reads, and maps a device refusal', async () => {
+  it('writes with read-back, waits on a watched tag, reads, maps a device refusal, and runs a PackML phase', async () => {
     const dir: TempDir = await createTempDir('takt-orch-plant-');
     cleanups.push(() => dir.remove());
     const plant = await startPlant({ port: 0, speedFactor: 50, pkiDir: dir.join('plant-pki') });
@@ -77,7 +102,7 @@ describe('orchestrator with the real opcua-connector and the OPC UA plant', () =
               defaultEndpointUrl: plant.endpointUrl,
               tags: [{ name: 'ReactorSP', nodeId: `${NS}Reactor.TemperatureSetpoint` }],
             },
-            workflows: { setpoint },
+            workflows: { setpoint, charge },
           },
         },
       },
@@ -146,5 +171,31 @@ describe('orchestrator with the real opcua-connector and the OPC UA plant', () =
     const refused = await run(500);
     expect(refused['status']).toBe('failed');
     expect(refused['error']).toMatchObject({ code: 'SETPOINT_REFUSED', message: 'DEVICE_WRITE_REJECTED' });
+
+    // A PackML phase: parameters written, the unit started, its State watched until Complete.
+    const dosed = await (async () => {
+      const started = await invoke('startWorkflow', { workflowId: 'charge', parameters: { litres: 40 } });
+      expect(started.status).toBe(200);
+      const instanceId = String(started.payload['instanceId']);
+      return waitFor(
+        async () => {
+          const view = (await invoke('getInstance', { instanceId })).payload;
+          return view['status'] === 'succeeded' || view['status'] === 'failed' ? view : undefined;
+        },
+        { timeoutMs: 30_000, description: 'phase Dose' },
+      );
+    })();
+    expect(dosed['status']).toBe('succeeded');
+    expect((dosed['output'] as { dosed: number }).dosed).toBeCloseTo(40, 0);
+    // The unit is now Complete, not Idle: a second phase is refused until it is reset.
+    const again = await invoke('startWorkflow', { workflowId: 'charge' });
+    const failed = await waitFor(
+      async () => {
+        const view = (await invoke('getInstance', { instanceId: String(again.payload['instanceId']) })).payload;
+        return view['status'] === 'failed' ? view : undefined;
+      },
+      { timeoutMs: 15_000, description: 'phase refused' },
+    );
+    expect(failed['error']).toMatchObject({ code: 'DEVICE_METHOD_FAILED' });
   });
 });

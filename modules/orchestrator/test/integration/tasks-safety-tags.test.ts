@@ -237,4 +237,63 @@ describe('orchestrator: approvals, emergency stop, tags', () => {
     const all = (await h.invoke('listInstances', { workflowId: 'heat' })).payload['items'] as unknown[];
     expect(all).toHaveLength(1);
   });
+
+  it('an interlock breach raises a critical alert and drives the instance to its safe state', async () => {
+    h = await createHarness(PREFIX, ++counter);
+    const connector = await h.startConnector();
+    await h.startOrchestrator();
+    const cooled = {
+      id: 'cooled',
+      version: '1',
+      interlocks: [
+        {
+          condition: '{{ tags.CoolingOk = true }}',
+          tags: ['CoolingOk'],
+          onBreach: 'abort',
+          message: 'Cooling water lost',
+        },
+      ],
+      onAbort: 'vent',
+      start: 'react',
+      steps: {
+        react: { type: 'wait', event: 'done', next: 'ok' },
+        ok: { type: 'succeed' },
+        vent: {
+          type: 'action',
+          action: 'opcua.write',
+          args: { nodeId: 'ns=2;s=Vent', value: true },
+          inDoubt: 'idempotent',
+          end: true,
+        },
+      },
+    };
+    const coolingNode = 'nsu=urn:takt:opcua-plant;s=Reactor.CoolingOk';
+    connector.values.set(coolingNode, true);
+    const version = await h.deploy(
+      { cooled },
+      { settings: { ...settings, tags: [...settings.tags, { name: 'CoolingOk', nodeId: coolingNode }] } },
+    );
+    await waitForAck(h, 'cooled', version);
+    const started = await h.invoke('startWorkflow', { workflowId: 'cooled' });
+    expect(started.status).toBe(200);
+    const instanceId = String(started.payload['instanceId']);
+    expect((await h.invoke('getInstance', { instanceId })).payload['status']).toBe('running');
+    await waitFor(() => connector.watched.has(coolingNode), { timeoutMs: 10_000 });
+
+    connector.setTag(coolingNode, false);
+    await waitForStatus(h, instanceId, 'aborted');
+    expect(connector.calls.find((c) => c.method === 'write')?.payload).toMatchObject({
+      nodeId: 'ns=2;s=Vent',
+      value: true,
+    });
+    const alert = await waitFor(
+      async () => (await h!.upstream('alerts')).find((a) => a['code'] === 'WF_INTERLOCK_BREACHED'),
+      { timeoutMs: 10_000, description: 'interlock alert' },
+    );
+    expect(alert).toMatchObject({ severity: 'critical', instanceId });
+    const status = await h.upstream('status');
+    expect(
+      status.some((e) => e['type'] === 'alert' && e['instanceId'] === instanceId && e['severity'] === 'critical'),
+    ).toBe(true);
+  });
 });

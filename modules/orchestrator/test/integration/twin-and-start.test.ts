@@ -117,6 +117,38 @@ describe('orchestrator: definitions from the twin, starts, outputs', () => {
     expect(third.payload['workflowVersion']).toBe('1');
     await waitForStatus(h, String(third.payload['instanceId']), 'succeeded');
 
+    // A definition by reference: fetched from a file, verified by SHA-256, acknowledged, started.
+    const { writeFile } = await import('node:fs/promises');
+    const { createHash } = await import('node:crypto');
+    const { pathToFileURL } = await import('node:url');
+    const big = { ...dose, id: 'big', version: '7' };
+    const bytes = Buffer.from(JSON.stringify(big));
+    await writeFile(h.dir.join('big.json'), bytes);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const reference = { id: 'big', version: '7', uri: pathToFileURL(h.dir.join('big.json')).href, sha256 };
+    const vRef = await h.deploy({ big: reference, wrong: { ...reference, id: 'wrong', sha256: '0'.repeat(64) } });
+    const refAck = await waitFor(
+      async () => {
+        const a = await h!.ackOf('big');
+        return a !== undefined && a['ac'] === 200 && a['av'] === vRef ? a : undefined;
+      },
+      { timeoutMs: 10_000, description: 'reference fetched and acknowledged' },
+    );
+    expect(refAck['value']).toMatchObject({ version: '7' });
+    const wrongAck = await waitFor(
+      async () => {
+        const a = await h!.ackOf('wrong');
+        return a !== undefined && String(a['ad']).includes('REFERENCE_') && !String(a['ad']).includes('PENDING')
+          ? a
+          : undefined;
+      },
+      { timeoutMs: 10_000, description: 'bad reference refused' },
+    );
+    expect(wrongAck['ac']).toBe(400);
+    const fromRef = await h.invoke('startWorkflow', { workflowId: 'big', parameters: { kg: 3 } });
+    expect(fromRef.payload['workflowVersion']).toBe('7');
+    await waitForStatus(h, String(fromRef.payload['instanceId']), 'succeeded');
+
     // Deleting a workflow (null) stops new starts.
     const v3 = await h.deploy({ broken: null, dose: null });
     await waitFor(
@@ -147,6 +179,23 @@ describe('orchestrator: definitions from the twin, starts, outputs', () => {
     expect(unknownField.payload['code']).toBe('METHOD_PAYLOAD_INVALID');
     const missing = await h.invoke('getInstance', { instanceId: 'does-not-exist' });
     expect(missing.payload['code']).toBe('WF_INSTANCE_NOT_FOUND');
+    const simulated = await h.invoke('simulateWorkflow', {
+      definition: dose,
+      params: { kg: 5 },
+      responses: {
+        write: { error: { code: 'DEVICE_UNREACHABLE', message: 'down', retryable: true } },
+        read: { value: { value: 5 } },
+      },
+    });
+    expect(simulated.payload).toMatchObject({ valid: true, status: 'failed', error: { code: 'DEVICE_UNREACHABLE' } });
+    expect((simulated.payload['dispatched'] as unknown[]).length).toBe(3); // retry: 3 attempts
+    const simulatedOk = await h.invoke('simulateWorkflow', {
+      definition: dose,
+      responses: { read: { value: { value: 10 } } },
+    });
+    expect(simulatedOk.payload).toMatchObject({ status: 'succeeded', output: { sp: 10 } });
+    const badSim = await h.invoke('simulateWorkflow', { definition: dose, responses: { write: { bogus: 1 } } });
+    expect(badSim.payload['code']).toBe('METHOD_PAYLOAD_INVALID');
     const estopNoReason = await h.invoke('emergencyStop', {});
     expect(estopNoReason.payload['code']).toBe('METHOD_PAYLOAD_INVALID');
 
@@ -194,6 +243,41 @@ describe('orchestrator: definitions from the twin, starts, outputs', () => {
     // Idempotent on orderId: one instance for two deliveries of order o-2.
     expect(list).toHaveLength(1);
     expect(list[0]?.correlationId).toBe('o-2');
+    // An order without workflowId starts what a message trigger on `orders` matches.
+    const cip = {
+      id: 'cip',
+      version: '1',
+      parameters: { line: { type: 'string' } },
+      triggers: [
+        {
+          kind: 'message',
+          input: 'orders',
+          filter: "{{ event.type = 'CIP' }}",
+          parameters: { line: '{{ event.line }}' },
+        },
+      ],
+      start: 'done',
+      steps: { done: { type: 'succeed', output: { line: '{{ params.line }}' } } },
+    };
+    const v3 = await h.deploy({ cip });
+    await waitForAck(h, 'cip', v3);
+    mes.outbox.append({ channel: 'orders', body: { orderId: 'o-3', type: 'CIP', line: 'L4' }, id: 'o-3' });
+    mes.outbox.append({ channel: 'orders', body: { orderId: 'o-4', type: 'Other' }, id: 'o-4' });
+    const cipRun = await waitFor(
+      async () => {
+        const items = (await h!.invoke('listInstances', { workflowId: 'cip' })).payload['items'] as {
+          instanceId: string;
+        }[];
+        return items[0];
+      },
+      { timeoutMs: 10_000, description: 'message-triggered instance' },
+    );
+    expect((await waitForStatus(h, cipRun.instanceId, 'succeeded'))['output']).toEqual({ line: 'L4' });
+    const unmatched = await waitFor(
+      async () => (await h!.upstream('alerts')).find((a) => String(a['message']).includes('o-4')),
+      { timeoutMs: 10_000, description: 'unmatched order alert' },
+    );
+    expect(unmatched['code']).toBe('ORCH_WORKFLOW_UNKNOWN');
     expect(module.edge.state).toBe('connected');
     const health = await fetch(`http://127.0.0.1:${module.http.port()}/healthz`);
     expect(health.status).toBe(200);
