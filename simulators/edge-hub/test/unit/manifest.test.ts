@@ -56,10 +56,12 @@ describe('deployment manifest', () => {
       'opcua-connector',
       'orchestrator',
     ]);
-    expect(deployment.modules.find((m) => m.moduleId === 'orchestrator')?.desired).toEqual({
-      workflows: {},
-      settings: {},
-    });
+    // the orchestrator's initial desired properties are the template's, verbatim (the sample batch deployment)
+    const templateDesired = (template as { modulesContent: { orchestrator: { 'properties.desired': unknown } } })
+      .modulesContent.orchestrator['properties.desired'];
+    const orchestratorDesired = deployment.modules.find((m) => m.moduleId === 'orchestrator')?.desired;
+    expect(orchestratorDesired).toEqual(templateDesired);
+    expect(Object.keys(orchestratorDesired ?? {}).sort()).toEqual(['recipes', 'settings', 'workflows']);
     expect(deployment.defaultTtlSecs).toBe(7200);
     const byName = new Map(deployment.routes.map((r) => [r.name, r]));
     expect(byName.get('orchestratorAlertsToUpstream')).toMatchObject({ priority: 0, endpoint: { kind: 'upstream' } });
