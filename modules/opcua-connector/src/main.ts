@@ -7,6 +7,7 @@ import { createLogger, createMetricsServer, parseLogLevel, resolveConfig, runMai
 import { EnvSchema } from './config/settings.js';
 import { registerConnectorMetrics } from './edge/metrics.js';
 import { startConnectorModule } from './edge/module.js';
+import { sampleConnectorTelemetry, startConnectorTelemetry } from './edge/telemetry.js';
 
 const env = resolveConfig(EnvSchema, process.env);
 const logger = createLogger({
@@ -16,6 +17,12 @@ const logger = createLogger({
 
 runMain(
   async ({ lifecycle }) => {
+    // Application Insights only with APPLICATIONINSIGHTS_CONNECTION_STRING; registered first, flushed last.
+    const telemetry = await startConnectorTelemetry(lifecycle, {
+      env: process.env,
+      logger,
+      roleInstance: env.IOTEDGE_DEVICEID ?? env.OPCUA_APPLICATION_NAME,
+    });
     const metrics = createMetricsServer({
       logger,
       port: env.TAKT_METRICS_PORT,
@@ -37,6 +44,7 @@ runMain(
     });
     await lifecycle.add({ name: 'opcua-connector', close: () => module.close() });
     registerConnectorMetrics(metrics.registry, module.connector);
+    await sampleConnectorTelemetry(lifecycle, telemetry, module.connector);
     logger.info('ready');
   },
   { logger },

@@ -113,3 +113,4 @@ export {
   createTelemetry,
   parseAppInsightsConnectionString,
 } from './telemetry/app-insights.js';
+export { type TelemetrySamplerOptions, telemetrySampler } from './telemetry/sampler.js';

@@ -2,18 +2,14 @@
  * Application Insights for every module, through one helper.
  *
  * Off unless `APPLICATIONINSIGHTS_CONNECTION_STRING` is set: then nothing is loaded, no timer runs and no
- * socket is opened. When it is set, the HTTPS transport is loaded lazily (dynamic import) and telemetry is
- * sent as Application Insights envelopes to `<IngestionEndpoint>/v2.1/track`, batched, flushed on a timer
- * and on `close()` within the close timeout.
+ * socket is opened. When it is set, the `applicationinsights` 3.x SDK is loaded lazily (dynamic import, see
+ * ./sdk.ts: isolated client, statsbeat/SDK stats/live metrics/offline storage off, every trace sampled) and
+ * flushed and shut down by `close()` within the close timeout.
  *
- * Why not the `applicationinsights` npm package (see modules/cloud-bridge/README.md, "Application
- * Insights"): every 3.x line pulls OpenTelemetry 2.x packages whose peer range forces
- * `@opentelemetry/api` < 1.10 at the repository root (that build cannot be loaded under Vitest's `module`
- * condition, which broke every test worker through prom-client); 3.16+ and its Azure Monitor distro
- * declare node >= 22; and the distro's Azure VM resource detector always probes 169.254.169.254, which
- * no switch turns off (statsbeat, live metrics and the dynamic-config poll are further outbound calls).
- * This helper speaks the same public ingestion contract with no dependency and no call beyond the
- * configured endpoint.
+ * The SDK speaks HTTPS only (an `http://` IngestionEndpoint is rewritten to https and what fails is dropped
+ * silently). For a plain-HTTP endpoint (a local collector or test double without TLS) this file keeps a
+ * minimal sender of the same public contract: envelopes to `<IngestionEndpoint>/v2.1/track`, batched,
+ * flushed on a timer and on `close()`.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.js';
@@ -31,13 +27,13 @@ export interface AppInsightsOptions {
   /** `ai.cloud.roleInstance`, e.g. the device id. Default: the role name. */
   roleInstance?: string;
   logger: Logger;
-  /** How often queued telemetry is sent. Default 15,000 ms. */
+  /** Plain-HTTP sender only: how often queued telemetry is sent. Default 15,000 ms. */
   flushIntervalMs?: number;
-  /** Envelopes held while the endpoint is unreachable; the oldest are dropped beyond it. Default 10,000. */
+  /** Plain-HTTP sender only: envelopes held while the endpoint is unreachable (oldest dropped). Default 10,000. */
   maxQueued?: number;
-  /** Per request. Default 10,000 ms. */
+  /** Plain-HTTP sender only: per request. Default 10,000 ms. */
   requestTimeoutMs?: number;
-  /** `close()` gives up flushing after this. Default 5,000 ms. */
+  /** `close()` gives up flushing after this; below the lifecycle's 5 s per component. Default 4,000 ms. */
   closeTimeoutMs?: number;
 }
 
@@ -58,7 +54,10 @@ export interface Telemetry {
   flush(): Promise<void>;
   /** Flushes (bounded by the close timeout) and stops the timer; idempotent. */
   close(): Promise<void>;
-  /** Counters for health reports. */
+  /**
+   * Counters for health reports. With the SDK, `sent` counts items a flush handed to its exporter (the SDK does
+   * not report delivery) and `dropped` those still pending when `close()` timed out.
+   */
   stats(): { sent: number; dropped: number; queued: number; failures: number };
 }
 
@@ -118,11 +117,20 @@ export async function createTelemetry(options: AppInsightsOptions): Promise<Tele
     logger.warn('APPLICATIONINSIGHTS_CONNECTION_STRING has no InstrumentationKey; telemetry stays off');
     return disabled;
   }
-  // Loaded only now: a module without Application Insights never pays for the transport.
-  const https = await import('node:https');
-  const http = await import('node:http');
   const url = new URL('v2.1/track', parsed.ingestionEndpoint);
-  const client = url.protocol === 'http:' ? http : https;
+  if (url.protocol !== 'http:') {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(parsed.instrumentationKey)) {
+      // the SDK would accept it and drop every item silently
+      logger.warn('APPLICATIONINSIGHTS_CONNECTION_STRING: InstrumentationKey is not a GUID; telemetry stays off', {
+        hint: 'copy the connection string from the Application Insights resource overview',
+      });
+      return disabled;
+    }
+    // Loaded only now: a module without Application Insights never loads the SDK (1.5–2 s, ~60 MB).
+    const { createSdkTelemetry } = await import('./sdk.js');
+    return createSdkTelemetry(options, raw.trim(), logger);
+  }
+  const client = await import('node:http');
   const maxQueued = Math.max(1, options.maxQueued ?? 10_000);
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
   const tags = {
@@ -207,7 +215,7 @@ export async function createTelemetry(options: AppInsightsOptions): Promise<Tele
 
   const timer = setInterval(() => void flush(), options.flushIntervalMs ?? 15_000);
   timer.unref();
-  logger.info('Application Insights telemetry on', { endpoint: url.origin });
+  logger.info('Application Insights telemetry on (plain HTTP sender)', { endpoint: url.origin });
 
   return {
     name: 'app-insights',
@@ -238,7 +246,7 @@ export async function createTelemetry(options: AppInsightsOptions): Promise<Tele
       await Promise.race([
         flush(),
         new Promise<void>((resolve) => {
-          timeout = setTimeout(resolve, options.closeTimeoutMs ?? 5_000);
+          timeout = setTimeout(resolve, options.closeTimeoutMs ?? 4_000);
         }),
       ]);
       clearTimeout(timeout);
