@@ -1,11 +1,36 @@
 /**
  * The sample batch on the whole suite: order with the `small` recipe → dosing, heating, sample → the
  * supervisor's approval (a wrong password first: refused and audited) → fill → release; then the
- * audit trail and its chain, and the plant counters.
+ * plant's counters, the audit trail (chain intact, the e-signature, every device write), what
+ * cloud-bridge delivered to the Service Bus topic and Digital Twins, and the upstream messages.
  */
+import { waitFor } from '@takt/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MethodCallError, callMethod, createUser, plantStates, startBatch, waitForInstance } from './src/batch.js';
+import { digitalTwin, digitalTwinsWrites, openTopicReader } from './src/azure.js';
+import {
+  MethodCallError,
+  auditRecords,
+  callMethod,
+  createUser,
+  plantSnapshot,
+  plantStates,
+  plantValue,
+  startBatch,
+  verifyAuditChain,
+  waitForInstance,
+  deviceWrites,
+} from './src/batch.js';
 import { type Suite, startSuite } from './src/suite.js';
+
+/** The `opcua.write` steps on the batch's in-spec path with the `small` recipe (deployment/workflows/batch.json). */
+const SMALL_BATCH_WRITES = [
+  'Filler.BatchSize=1', // setSampleSize
+  'Filler.BatchSize=3', // setFillSize
+  'Reactor.HoldTimeSetpoint=10',
+  'Reactor.TemperatureSetpoint=60',
+  'TankA.DoseSetpoint=50',
+  'TankB.DoseSetpoint=30',
+];
 
 describe('the sample batch on the suite', () => {
   let suite: Suite;
@@ -25,6 +50,8 @@ describe('the sample batch on the suite', () => {
   }, 60_000);
 
   it('runs a batch to completion with a signed approval, leaving every unit Idle', async () => {
+    const before = await plantSnapshot(suite);
+    const upstreamBefore = (await suite.control.upstream()).length;
     const instanceId = await startBatch(suite, 'E2E-1', { recipe: 'small' });
     const waiting = await waitForInstance(suite, instanceId, (v) =>
       (v.currentSteps ?? []).some((s) => s.stepId === 'approve'),
@@ -53,10 +80,7 @@ describe('the sample batch on the suite', () => {
     expect(done.output).toMatchObject({ unitsFilled: 3, corrections: 0 });
     expect(await plantStates(suite)).toMatchObject({ TankA: 'Idle', TankB: 'Idle', Reactor: 'Idle', Filler: 'Idle' });
 
-    const { records } = await callMethod<{ records: { record: { action: string } }[] }>(suite, 'audit', 'query', {
-      instanceId,
-      limit: 500,
-    });
+    const records = await auditRecords(suite, { instanceId });
     const actions = records.map((r) => r.record.action);
     expect(actions).toEqual(
       expect.arrayContaining([
@@ -69,7 +93,62 @@ describe('the sample batch on the suite', () => {
         'batch.completed',
       ]),
     );
-    const chain = await callMethod<{ status: string }>(suite, 'audit', 'verifyChain', {});
+    const chain = await verifyAuditChain(suite);
     expect(chain.status).toBe('intact');
+
+    // the plant: 3 units filled (+1 sample), the sample measured; the recipe's litres dosed
+    const after = await plantSnapshot(suite);
+    expect(plantValue(after, 'Filler.Count') - plantValue(before, 'Filler.Count')).toBe(4);
+    expect(plantValue(after, 'Quality.Measured') - plantValue(before, 'Quality.Measured')).toBeGreaterThanOrEqual(1);
+    const dosedA = plantValue(after, 'TankA.Discharged') - plantValue(before, 'TankA.Discharged');
+    const dosedB = plantValue(after, 'TankB.Discharged') - plantValue(before, 'TankB.Discharged');
+    expect(dosedA, 'TankA litres').toBeGreaterThanOrEqual(50);
+    expect(dosedA, 'TankA litres').toBeLessThan(53);
+    expect(dosedB, 'TankB litres').toBeGreaterThanOrEqual(30);
+    expect(dosedB, 'TankB litres').toBeLessThan(33);
+    expect(after.emergencyStop).toBe(false);
+
+    // the e-signature in the audit, and every device write of the batch's path, once each
+    const approval = records.find((r) => r.record.action === 'approval.approve');
+    expect(approval?.record.signature).toMatchObject({ signer: 'sue', meaning: 'Batch released for filling' });
+    expect(approval?.record.actor.id).toBe('sue');
+    const writes = deviceWrites(records, instanceId);
+    expect([...writes.keys()].sort()).toEqual(SMALL_BATCH_WRITES);
+    for (const [write, count] of writes) expect(count, write).toBe(1);
+    expect(actions).not.toContain('device.write.failed');
+
+    // Service Bus: the instance's status events, once each, in seq order, ending with instance.completed
+    const topic = openTopicReader(suite, 'all');
+    try {
+      const events = await waitFor(
+        async () => {
+          const got = (await topic.read()).filter((m) => m.sessionId === instanceId);
+          return got.some((m) => m.subject === 'instance.completed') ? got : undefined;
+        },
+        { timeoutMs: 30_000, description: 'instance.completed on the Service Bus topic' },
+      );
+      const seqs = events.map((m) => m.body['seq'] as number);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(new Set(events.map((m) => m.messageId)).size).toBe(events.length);
+      expect(events[0]?.subject).toBe('instance.started');
+    } finally {
+      await topic.close();
+    }
+    // Digital Twins: the run twin at its final state
+    const run = await waitFor(
+      async () => {
+        const twin = await digitalTwin(suite, `run-${instanceId}`);
+        return twin?.['lastEventType'] === 'instance.completed' ? twin : undefined;
+      },
+      { timeoutMs: 30_000, description: `twin run-${instanceId} completed` },
+    );
+    expect(run).toMatchObject({ instanceId, workflowId: 'batch', state: 'succeeded' });
+    expect((await digitalTwinsWrites(suite)).throttled).toBe(0);
+
+    // upstream: the audit forward carries this batch's records
+    const upstream = (await suite.control.upstream()).slice(upstreamBefore);
+    const forwarded = upstream.filter((m) => m.moduleId === 'audit');
+    expect(forwarded.length).toBeGreaterThan(0);
+    expect(forwarded.map((m) => m.body).join('\n')).toContain(instanceId);
   }, 180_000);
 });

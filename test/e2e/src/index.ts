@@ -1,4 +1,5 @@
 export {
+  type AzureEndpoints,
   type ModuleProcess,
   type ModuleReadiness,
   type Suite,
@@ -18,4 +19,14 @@ export {
   plantStates,
   startBatch,
   waitForInstance,
+} from './batch.js';
+export { type TopicMessage, digitalTwin, digitalTwinsWrites, openTopicReader } from './azure.js';
+export {
+  type AuditEntry,
+  type PlantSnapshot,
+  auditRecords,
+  deviceWrites,
+  plantSnapshot,
+  plantValue,
+  verifyAuditChain,
 } from './batch.js';

@@ -31,6 +31,11 @@ export interface SuiteOptions {
   dataDir?: string;
   /** Plant speed-up factor. Default 50. */
   plantSpeed?: number;
+  /**
+   * Real milliseconds between the plant's physics ticks (5 … 10,000; the plant's default 100). A written
+   * setpoint is published at the next tick, so latency measurements want it small.
+   */
+  plantTickMs?: number;
   /** Modules to start (folder names under modules/). Default: every one with src/main.ts. */
   modules?: readonly string[];
   /** Extra environment per module id (after the defaults). */
@@ -54,6 +59,19 @@ export interface ModuleProcess {
   readonly env: Readonly<Record<string, string>>;
 }
 
+/** What the Azure emulators' ready line announces (`dt=`, `sb=`, `eg=`, `eg-key=`, `ca=`). */
+export interface AzureEndpoints {
+  readonly handle: ChildHandle;
+  /** Digital Twins (also the Entra ID authority host): `https://<host>:<port>`. */
+  readonly dtUrl: string;
+  /** Service Bus connection string (plain AMQP, `UseDevelopmentEmulator=true`). */
+  readonly sbConnectionString: string;
+  readonly egEndpoint: string;
+  readonly egKey: string;
+  /** The local CA that signed the HTTPS emulators' certificate (PEM file). */
+  readonly caPath: string;
+}
+
 export type ModuleReadiness = Record<string, 'ready' | `not ready: ${string}`>;
 
 export interface Suite {
@@ -67,6 +85,8 @@ export interface Suite {
   readonly diagUrl: string;
   readonly hub: ChildHandle;
   readonly plant: ChildHandle;
+  /** The Azure service emulators' process and what its ready line announced. */
+  readonly azure: AzureEndpoints;
   /** The module processes by id (the current process after a restart). */
   readonly modules: ReadonlyMap<string, ModuleProcess>;
   /** The orchestrator's console API, once it logged `ready` (changes when it restarts). */
@@ -77,6 +97,8 @@ export interface Suite {
   waitReady(timeoutMs?: number): Promise<ModuleReadiness>;
   /** Starts a module process again (after {@link killModule} or {@link stopModule}). */
   startModule(id: string): ModuleProcess;
+  /** Starts a module again after a kill or stop and waits for its `ready` line (and the console API). */
+  restart(id: string, timeoutMs?: number): Promise<ModuleProcess>;
   /** SIGKILL (crash). */
   killModule(id: string): Promise<void>;
   /** SIGTERM, then SIGKILL after the grace time. */
@@ -96,13 +118,20 @@ export function discoverModules(root = repoRoot): string[] {
 
 /**
  * Desired properties that deploy the sample batch against the plant at `plantUrl`: the orchestrator's
- * `workflows.batch`, `recipes` and `settings`, and the connector's command endpoint `endpoints.plant`
- * (files in deployment/workflows/, with the plant URL put in).
+ * `workflows.batch`, `recipes` and `settings`, the connector's command endpoint `endpoints.plant`
+ * (files in deployment/workflows/, with the plant URL put in) and the manifest's `publishedNodes` with
+ * their endpoint set to the plant URL.
  */
 export function batchDesired(plantUrl: string, root = repoRoot): Record<string, Record<string, unknown>> {
   const read = (name: string): Record<string, unknown> =>
     JSON.parse(readFileSync(join(root, 'deployment', 'workflows', name), 'utf8')) as Record<string, unknown>;
   const endpoints = read('opcua-connector-endpoints.json');
+  // the manifest's telemetry (publishedNodes) points at 127.0.0.1:4840: point it at this plant too, so a
+  // test's connector never reads another suite's plant (`npm start` on the same machine)
+  const template = JSON.parse(readFileSync(join(root, 'deployment', 'deployment.template.json'), 'utf8')) as {
+    modulesContent: Record<string, { 'properties.desired'?: { publishedNodes?: Record<string, unknown>[] } }>;
+  };
+  const publishedNodes = template.modulesContent['opcua-connector']?.['properties.desired']?.publishedNodes;
   return {
     orchestrator: {
       workflows: { batch: read('batch.json') },
@@ -113,6 +142,9 @@ export function batchDesired(plantUrl: string, root = repoRoot): Record<string, 
       endpoints: Object.fromEntries(
         Object.entries(endpoints).map(([name, entry]) => [name, { ...(entry as object), EndpointUrl: plantUrl }]),
       ),
+      ...(publishedNodes === undefined
+        ? {}
+        : { publishedNodes: publishedNodes.map((entry) => ({ ...entry, EndpointUrl: plantUrl })) }),
     },
   };
 }
@@ -182,10 +214,17 @@ export async function startSuite(options: SuiteOptions): Promise<Suite> {
         join(dataDir, 'opcua-plant'),
         '--diag-port',
         '0',
+        ...(options.plantTickMs === undefined ? [] : ['--tick-ms', String(options.plantTickMs)]),
       ],
       { cwd: repoRoot, name: 'opcua-plant', echo, stopAfterTest: false },
     );
     spawned.push(plant);
+    const azureHandle = spawnTs(
+      'simulators/azure/src/main.ts',
+      ['--host', options.host, '--cert-dir', join(dataDir, 'azure', 'certs')],
+      { cwd: repoRoot, name: 'azure', echo, stopAfterTest: false },
+    );
+    spawned.push(azureHandle);
     const hubLine = await hub.waitForLine(/^edge-hub ready /, readyTimeoutMs);
     const controlUrl = field(hubLine, /control=(\S+)/, 'control URL');
     const control = new EdgeHubControlClient(controlUrl, { timeoutMs: 60_000 });
@@ -193,6 +232,17 @@ export async function startSuite(options: SuiteOptions): Promise<Suite> {
     const diagUrl = field(plantLine, /diag=(\S+)/, 'diagnostics URL');
     const announced = field(plantLine, /ready (\S+)/, 'endpoint');
     if (announced !== plantUrl) throw new Error(`the plant announced ${announced}, expected ${plantUrl}`);
+
+    const azureLine = await azureHandle.waitForLine(/^azure-emulators ready /, readyTimeoutMs);
+    const azureField = (key: string): string => field(azureLine, new RegExp(`(?:^| )${key}=(\\S+)`), key);
+    const azure: AzureEndpoints = {
+      handle: azureHandle,
+      dtUrl: azureField('dt'),
+      sbConnectionString: azureField('sb'),
+      egEndpoint: azureField('eg'),
+      egKey: azureField('eg-key'),
+      caPath: azureField('ca'),
+    };
 
     const moduleIds = options.modules ?? discoverModules();
     const envs = new Map<string, Record<string, string>>();
@@ -210,6 +260,20 @@ export async function startSuite(options: SuiteOptions): Promise<Suite> {
               TAKT_HTTP_PORT: '0',
               TAKT_ADMIN_USER: admin.user,
               TAKT_ADMIN_PASSWORD: admin.password,
+            }
+          : {}),
+        ...(id === 'cloud-bridge'
+          ? {
+              // as scripts/start.ts: the real Azure SDK clients against the emulators, the CA trusted at start
+              NODE_EXTRA_CA_CERTS: azure.caPath,
+              TAKT_DT_URL: azure.dtUrl,
+              AZURE_AUTHORITY_HOST: azure.dtUrl,
+              AZURE_TENANT_ID: 'takt-local',
+              AZURE_CLIENT_ID: 'takt-local',
+              AZURE_CLIENT_SECRET: 'takt-local',
+              TAKT_SB_CONNECTION_STRING: azure.sbConnectionString,
+              TAKT_EG_ENDPOINT: azure.egEndpoint,
+              TAKT_EG_KEY: azure.egKey,
             }
           : {}),
         ...options.moduleEnv?.[id],
@@ -253,20 +317,24 @@ export async function startSuite(options: SuiteOptions): Promise<Suite> {
       return port === undefined ? undefined : `http://127.0.0.1:${port}`;
     };
 
+    const waitModule = async (id: string, handle: ChildHandle, timeoutMs: number): Promise<void> => {
+      await handle.waitForLine(readyLinePattern, timeoutMs);
+      if (id === 'orchestrator') {
+        await waitFor(
+          async () => {
+            const url = consoleUrl();
+            return url !== undefined && (await fetch(`${url}/healthz`)).status === 200;
+          },
+          { timeoutMs, description: 'orchestrator GET /healthz 200' },
+        );
+      }
+    };
+
     const waitReady = async (timeoutMs = readyTimeoutMs): Promise<ModuleReadiness> => {
       const entries = await Promise.all(
         [...modules.values()].map(async ({ id, handle }): Promise<[string, ModuleReadiness[string]]> => {
           try {
-            await handle.waitForLine(readyLinePattern, timeoutMs);
-            if (id === 'orchestrator') {
-              await waitFor(
-                async () => {
-                  const url = consoleUrl();
-                  return url !== undefined && (await fetch(`${url}/healthz`)).status === 200;
-                },
-                { timeoutMs, description: 'orchestrator GET /healthz 200' },
-              );
-            }
+            await waitModule(id, handle, timeoutMs);
             return [id, 'ready'];
           } catch (error) {
             const first = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
@@ -300,11 +368,17 @@ export async function startSuite(options: SuiteOptions): Promise<Suite> {
       diagUrl,
       hub,
       plant,
+      azure,
       modules,
       admin,
       consoleUrl,
       waitReady,
       startModule,
+      async restart(id, timeoutMs = readyTimeoutMs) {
+        const proc = startModule(id);
+        await waitModule(id, proc.handle, timeoutMs);
+        return proc;
+      },
       async killModule(id) {
         await ended(id).kill();
       },

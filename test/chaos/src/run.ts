@@ -1,0 +1,465 @@
+/**
+ * `npm run chaos`: N sample batches on the whole suite (separate processes, as `npm start` runs it) while
+ * random faults hit it — kill -9 of a random module (restarted after a random pause), OPC UA plant
+ * restarts and dropped sessions, the cloud link offline, edgeHub dropping every connection, the Azure
+ * emulators frozen (SIGSTOP/SIGCONT). Bounded in count (`--batches`, default 5) and time (`--max-minutes`,
+ * default 5). At the end, with every fault healed, it checks that each batch is complete or in a
+ * declared safe state (aborted/failed with its safe-state/compensation audit, or held in doubt with an
+ * `ORCH_IN_DOUBT` alert), that the audit chain verifies, and that nothing acknowledged is missing
+ * (every acknowledged start and approval audited; every audit record upstream; every instance's status
+ * events on the Service Bus topic; every run twin at its final state). Prints a JSON summary on stdout
+ * (progress on stderr); exit code 0 when every check holds.
+ *
+ *     npm run chaos -- --batches 5 --max-minutes 5 --seed 7
+ */
+import { parseArgs } from 'node:util';
+import {
+  type InstanceView,
+  type Suite,
+  type TopicMessage,
+  auditRecords,
+  callMethod,
+  createUser,
+  digitalTwin,
+  getInstance,
+  openTopicReader,
+  plantSnapshot,
+  startBatch,
+  startSuite,
+  verifyAuditChain,
+} from '@takt/e2e';
+
+const { values: args } = parseArgs({
+  options: {
+    batches: { type: 'string', default: '5' },
+    'max-minutes': { type: 'string', default: '5' },
+    seed: { type: 'string', default: String(Date.now() % 100_000) },
+    host: { type: 'string', default: '127.49.4.1' },
+    speed: { type: 'string', default: '50' },
+    echo: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+const batches = Math.min(50, Math.max(1, Number(args.batches)));
+const maxMs = Math.min(60, Math.max(1, Number(args['max-minutes']))) * 60_000;
+const seed = Number(args.seed);
+const started = Date.now();
+const deadline = started + maxMs;
+const log = (message: string): void =>
+  void process.stderr.write(`chaos ${((Date.now() - started) / 1000).toFixed(1)}s ${message}\n`);
+
+/** mulberry32: a seeded PRNG, so a run can be repeated with `--seed`. */
+let prngState = seed >>> 0;
+function random(): number {
+  prngState = (prngState + 0x6d2b79f5) >>> 0;
+  let t = prngState;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+}
+const between = (min: number, max: number): number => Math.round(min + random() * (max - min));
+const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error)).slice(0, 200);
+
+const MODULES = ['orchestrator', 'opcua-connector', 'audit', 'cloud-bridge'] as const;
+const TERMINAL = new Set(['succeeded', 'failed', 'aborted', 'stopped', 'cancelled']);
+
+interface BatchResult {
+  batchId: string;
+  instanceId?: string;
+  status: string;
+  outcome: 'complete' | 'safe-state' | 'held-in-doubt' | 'not-declared' | 'not-started';
+  error?: string;
+  approved: boolean;
+  /** Where a batch that did not end stood: its current steps and open tasks. */
+  at?: { steps: string[]; openTasks: number; lastHistory: unknown[] };
+  faultsDuring: string[];
+  seconds: number;
+}
+
+const faults: { at: number; kind: string; target?: string; ms?: number; ok: boolean; error?: string }[] = [];
+let currentFaults: string[] = [];
+let stopChaos = false;
+
+/** Retries `fn` until it resolves or `ms` pass (modules may be down). */
+async function patiently<T>(what: string, ms: number, fn: () => Promise<T>): Promise<T> {
+  const until = Date.now() + ms;
+  let last: unknown;
+  for (let attempt = 0; attempt < 1000 && Date.now() < until; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      last = error;
+      await pause(Math.min(2000, 250 * (attempt + 1)));
+    }
+  }
+  throw new Error(`${what}: ${message(last)}`);
+}
+
+function isUp(suite: Suite, id: string): boolean {
+  const proc = suite.modules.get(id)?.handle.process;
+  return proc !== undefined && proc.exitCode === null && proc.signalCode === null;
+}
+
+async function plantCall(
+  suite: Suite,
+  objectId: string,
+  methodId: string,
+  inputArguments: unknown[] = [],
+): Promise<unknown> {
+  return callMethod(
+    suite,
+    'opcua-connector',
+    'call',
+    {
+      endpointUrl: suite.plantUrl,
+      objectId: `nsu=urn:takt:opcua-plant;s=${objectId}`,
+      methodId: `nsu=urn:takt:opcua-plant;s=${methodId}`,
+      inputArguments,
+    },
+    10,
+  );
+}
+
+/** One random fault, healed before it returns. */
+async function injectFault(suite: Suite): Promise<void> {
+  const kind = pick([
+    'kill',
+    'kill',
+    'kill',
+    'plant-restart',
+    'plant-drop-sessions',
+    'offline',
+    'drop-connections',
+    'azure-freeze',
+  ]);
+  const at = Date.now() - started;
+  const record = (entry: { target?: string; ms?: number; ok: boolean; error?: string }): void => {
+    faults.push({ at, kind, ...entry });
+    currentFaults.push(entry.target === undefined ? kind : `${kind}:${entry.target}`);
+  };
+  try {
+    switch (kind) {
+      case 'kill': {
+        const target = pick(MODULES);
+        const ms = between(200, 3000);
+        log(`kill -9 ${target}, back in ${ms} ms`);
+        await suite.killModule(target);
+        await pause(ms);
+        await suite.restart(target, 90_000);
+        record({ target, ms, ok: true });
+        break;
+      }
+      case 'plant-restart': {
+        const ms = between(500, 4000);
+        log(`plant restart, ${ms} ms down`);
+        await plantCall(suite, 'Simulation', 'Simulation.InjectFault', ['restart', '', ms]);
+        await pause(ms);
+        record({ ms, ok: true });
+        break;
+      }
+      case 'plant-drop-sessions': {
+        log('plant drops every session');
+        await plantCall(suite, 'Simulation', 'Simulation.InjectFault', ['dropSessions', '', 0]);
+        record({ ok: true });
+        break;
+      }
+      case 'offline': {
+        const ms = between(1000, 8000);
+        log(`cloud link offline for ${ms} ms`);
+        await suite.control.setOnline(false);
+        await pause(ms);
+        await suite.control.setOnline(true);
+        record({ ms, ok: true });
+        break;
+      }
+      case 'drop-connections': {
+        log('edgeHub drops every connection');
+        await suite.control.dropConnections();
+        record({ ok: true });
+        break;
+      }
+      case 'azure-freeze': {
+        const ms = between(1000, 6000);
+        log(`Azure emulators frozen for ${ms} ms`);
+        suite.azure.handle.signal('SIGSTOP');
+        await pause(ms);
+        suite.azure.handle.signal('SIGCONT');
+        record({ ms, ok: true });
+        break;
+      }
+    }
+  } catch (error) {
+    log(`fault ${kind} failed: ${message(error)}`);
+    record({ ok: false, error: message(error) });
+  }
+}
+
+async function chaosLoop(suite: Suite): Promise<void> {
+  for (let round = 0; round < 10_000 && !stopChaos && Date.now() < deadline - 60_000; round++) {
+    await pause(between(500, 3000));
+    if (stopChaos) break;
+    await injectFault(suite);
+  }
+}
+
+/** Heals everything: every module running, the link online, the Azure emulators running. */
+async function healAll(suite: Suite): Promise<void> {
+  suite.azure.handle.signal('SIGCONT');
+  await suite.control.setOnline(true).catch(() => undefined);
+  for (const id of MODULES) if (!isUp(suite, id)) await suite.restart(id, 90_000);
+}
+
+/**
+ * As an operator between batches: the units a batch uses (tanks, reactor, filler) are brought back to
+ * Idle — Aborted → Clear, Stopped/Complete → Reset, anything still running → Stop — and it waits for
+ * Idle (the conveyor and quality station keep running, as after a normal batch).
+ */
+async function resetPlant(suite: Suite): Promise<void> {
+  const units = ['TankA', 'TankB', 'Reactor', 'Filler'];
+  const commandFor: Record<string, string> = {
+    Aborted: 'Clear',
+    Stopped: 'Reset',
+    Complete: 'Reset',
+    Execute: 'Stop',
+    Held: 'Stop',
+    Suspended: 'Stop',
+  };
+  let states: Record<string, string | undefined> = {};
+  for (let round = 0; round < 80; round++) {
+    const snapshot = await plantSnapshot(suite);
+    states = Object.fromEntries(units.map((u) => [u, snapshot.units[u]?.state]));
+    const pending = units.filter((u) => snapshot.units[u]?.state !== 'Idle');
+    if (pending.length === 0) return;
+    for (const unit of pending) {
+      const command = commandFor[snapshot.units[unit]?.state ?? ''];
+      if (command !== undefined) await plantCall(suite, unit, `${unit}.${command}`).catch(() => undefined);
+    }
+    await pause(250);
+  }
+  log(`plant not back to Idle: ${JSON.stringify(states)}`);
+}
+
+async function runBatch(suite: Suite, index: number): Promise<BatchResult> {
+  const batchId = `CHAOS-${seed}-${index}`;
+  const t0 = Date.now();
+  currentFaults = [];
+  const result: BatchResult = {
+    batchId,
+    status: 'not started',
+    outcome: 'not-started',
+    approved: false,
+    faultsDuring: [],
+    seconds: 0,
+  };
+  try {
+    result.instanceId = await patiently(`start ${batchId}`, 60_000, () =>
+      startBatch(suite, batchId, { recipe: 'small' }),
+    );
+    log(`${batchId} started as ${result.instanceId}`);
+    const batchDeadline = Math.min(deadline - 20_000, Date.now() + 120_000);
+    let view: InstanceView | undefined;
+    for (let poll = 0; poll < 10_000 && Date.now() < batchDeadline; poll++) {
+      view = await getInstance(suite, result.instanceId).catch(() => view);
+      if (view !== undefined && TERMINAL.has(view.status)) break;
+      if (view?.currentSteps?.some((s) => s.stepId === 'approve') === true && !result.approved) {
+        try {
+          await callMethod(suite, 'orchestrator', 'approve', {
+            instanceId: result.instanceId,
+            user: 'sue',
+            password: 'sue-password',
+            reason: 'chaos run: sample in spec',
+            meaning: 'Batch released for filling',
+          });
+          result.approved = true;
+          log(`${batchId} approved`);
+        } catch (error) {
+          log(`${batchId} approval not acknowledged yet: ${message(error)}`);
+        }
+      }
+      await pause(300);
+    }
+    result.status = view?.status ?? 'unknown';
+    if (view?.error !== undefined) result.error = `${view.error.code}: ${view.error.message}`;
+  } catch (error) {
+    result.error = message(error);
+  }
+  result.faultsDuring = [...currentFaults];
+  result.seconds = Math.round((Date.now() - t0) / 100) / 10;
+  log(`${batchId} ended ${result.status}${result.error === undefined ? '' : ` (${result.error})`}`);
+  return result;
+}
+
+/** Classifies a batch after the run, from the orchestrator, the audit and the upstream alerts. */
+async function classify(
+  suite: Suite,
+  result: BatchResult,
+  alerts: { code?: string; instanceId?: string }[],
+): Promise<void> {
+  if (result.instanceId === undefined) return;
+  const view = await patiently('getInstance', 60_000, () => getInstance(suite, result.instanceId as string));
+  result.status = view.status;
+  if (view.error !== undefined) result.error = `${view.error.code}: ${view.error.message}`;
+  if (!TERMINAL.has(view.status)) {
+    const full = await callMethod<{ history?: unknown[] }>(suite, 'orchestrator', 'getInstance', {
+      instanceId: result.instanceId,
+      history: true,
+    }).catch(() => ({ history: [] }));
+    result.at = {
+      steps: (view.currentSteps ?? []).map((s) => s.stepId),
+      openTasks: (view.openTasks ?? []).length,
+      lastHistory: (full.history ?? []).slice(-4),
+    };
+  }
+  const actions = new Set((await auditRecords(suite, { instanceId: result.instanceId })).map((r) => r.record.action));
+  if (view.status === 'succeeded' && actions.has('batch.completed')) result.outcome = 'complete';
+  else if (view.status === 'aborted' && actions.has('workflow.batch-safe-state') && actions.has('batch.aborted')) {
+    result.outcome = 'safe-state';
+  } else if (['failed', 'stopped', 'cancelled'].includes(view.status) && actions.has(`batch.${view.status}`)) {
+    result.outcome = 'safe-state';
+  } else if (
+    !TERMINAL.has(view.status) &&
+    (view.openTasks ?? []).length > 0 &&
+    alerts.some((a) => a.instanceId === result.instanceId && a.code === 'ORCH_IN_DOUBT')
+  ) {
+    result.outcome = 'held-in-doubt';
+  } else result.outcome = 'not-declared';
+}
+
+async function main(): Promise<number> {
+  log(`seed ${seed}, ${batches} batches, at most ${maxMs / 60_000} min, host ${args.host}`);
+  const suite = await startSuite({ host: args.host, plantSpeed: Number(args.speed), echo: args.echo });
+  const topic = openTopicReader(suite, 'all');
+  try {
+    const readiness = await suite.waitReady(120_000);
+    if (!Object.values(readiness).every((r) => r === 'ready'))
+      throw new Error(`not ready: ${JSON.stringify(readiness)}`);
+    await createUser(suite, 'sue', 'sue-password', ['supervisor', 'operator']);
+    log('suite ready');
+
+    const results: BatchResult[] = [];
+    const chaos = chaosLoop(suite);
+    for (let i = 1; i <= batches && Date.now() < deadline - 60_000; i++) {
+      results.push(await runBatch(suite, i));
+      await healAll(suite).catch((error: unknown) => log(`heal failed: ${message(error)}`));
+      await resetPlant(suite).catch((error: unknown) => log(`plant reset failed: ${message(error)}`));
+    }
+    stopChaos = true;
+    await chaos;
+    await healAll(suite);
+    log('faults stopped; settling and checking');
+
+    // upstream: alerts and every audit record of the chain (up to the head)
+    const chain = await patiently('verifyChain', 60_000, () => verifyAuditChain(suite));
+    const upstreamSeqs = async (): Promise<Set<number>> =>
+      new Set(
+        (await suite.control.upstream(0, 100_000))
+          .filter((m) => m.moduleId === 'audit')
+          .map((m) => (JSON.parse(m.body) as { seq: number }).seq),
+      );
+    let missingUpstream: number[] = [];
+    for (let round = 0; round < 60; round++) {
+      const seqs = await upstreamSeqs();
+      missingUpstream = [];
+      for (let seq = 1; seq <= chain.head; seq++) if (!seqs.has(seq)) missingUpstream.push(seq);
+      if (missingUpstream.length === 0) break;
+      await pause(1000);
+    }
+    const alerts = (await suite.control.upstream(0, 100_000))
+      .filter((m) => m.moduleId === 'orchestrator')
+      .map((m) => JSON.parse(m.body) as { code?: string; instanceId?: string });
+    for (const result of results) await classify(suite, result, alerts);
+
+    // acknowledged starts and approvals are audited
+    const missingAcknowledged: string[] = [];
+    for (const r of results) {
+      if (r.instanceId === undefined) continue;
+      const actions = (await auditRecords(suite, { instanceId: r.instanceId })).map((a) => a.record.action);
+      if (!actions.includes('instance.started')) missingAcknowledged.push(`${r.batchId}: instance.started`);
+      if (r.approved && !actions.includes('approval.approve'))
+        missingAcknowledged.push(`${r.batchId}: approval.approve`);
+    }
+
+    // Service Bus: each instance's status events, seq 1…n without gaps, ending in its terminal event
+    const missingOnTopic: string[] = [];
+    const twinsWrong: string[] = [];
+    for (const r of results) {
+      if (r.instanceId === undefined) continue;
+      const id = r.instanceId;
+      const terminal = TERMINAL.has(r.status);
+      let events: TopicMessage[] = [];
+      for (let round = 0; round < 30; round++) {
+        events = (await topic.read()).filter((m) => m.sessionId === id);
+        const ended = events.some((m) => m.subject === 'instance.completed' || m.subject === 'instance.failed');
+        if (!terminal || ended) break;
+        await pause(1000);
+      }
+      const seqs = new Set(events.map((m) => m.body['seq'] as number));
+      const max = Math.max(0, ...seqs);
+      const gaps: number[] = [];
+      for (let s = 1; s <= max; s++) if (!seqs.has(s)) gaps.push(s);
+      if (events.length === 0) missingOnTopic.push(`${r.batchId}: no events`);
+      else if (gaps.length > 0) missingOnTopic.push(`${r.batchId}: seq gaps ${gaps.slice(0, 10).join(',')}`);
+      if (terminal && !events.some((m) => m.subject === 'instance.completed' || m.subject === 'instance.failed')) {
+        missingOnTopic.push(`${r.batchId}: no terminal event`);
+      }
+      const twin = terminal ? await digitalTwin(suite, `run-${id}`).catch(() => undefined) : undefined;
+      if (terminal && twin?.['state'] !== r.status)
+        twinsWrong.push(`${r.batchId}: twin ${String(twin?.['state'])}, instance ${r.status}`);
+    }
+
+    // events cloud-bridge refused (its reported health): a refused event is a gap on the topic
+    const bridgeHealth = ((await suite.control.twin('cloud-bridge')).reported['health'] ?? {}) as {
+      statusRefused?: number;
+    };
+    const outcomes: Record<string, number> = {};
+    for (const r of results) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
+    const faultCounts: Record<string, number> = {};
+    for (const f of faults) {
+      const key = f.target === undefined ? f.kind : `${f.kind}:${f.target}`;
+      faultCounts[key] = (faultCounts[key] ?? 0) + 1;
+    }
+    const allDeclared =
+      results.length > 0 && results.every((r) => ['complete', 'safe-state', 'held-in-doubt'].includes(r.outcome));
+    const ok =
+      allDeclared &&
+      results.length === batches &&
+      chain.status === 'intact' &&
+      missingUpstream.length === 0 &&
+      missingAcknowledged.length === 0 &&
+      missingOnTopic.length === 0 &&
+      twinsWrong.length === 0;
+    const summary = {
+      ok,
+      seed,
+      batches: { requested: batches, run: results.length, outcomes },
+      faults: { injected: faults.length, failed: faults.filter((f) => !f.ok).length, byKind: faultCounts },
+      audit: { chain: chain.status, records: chain.checked, head: chain.head, missingUpstream: missingUpstream.length },
+      nothingAcknowledgedMissing: missingAcknowledged.length === 0,
+      missingAcknowledged,
+      serviceBus: { problems: missingOnTopic, cloudBridgeStatusRefused: bridgeHealth.statusRefused ?? null },
+      digitalTwins: { problems: twinsWrong },
+      seconds: Math.round((Date.now() - started) / 1000),
+      results,
+      faultLog: faults,
+    };
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return ok ? 0 : 1;
+  } finally {
+    stopChaos = true;
+    suite.azure.handle.signal('SIGCONT');
+    await topic.close().catch(() => undefined);
+    await suite.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(
+      `chaos run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(2);
+  },
+);
