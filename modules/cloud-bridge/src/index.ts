@@ -1,8 +1,11 @@
 export { type Env, EnvSchema, type SinksSwitch, SinksSwitchSchema, databaseFile, defaultDtdlDir } from './config.js';
 export { credentialFromEnv } from './credentials.js';
 export {
+  MAX_ERROR_MESSAGE,
   type Order,
   OrderSchema,
+  type StatusError,
+  StatusErrorSchema,
   type StatusEvent,
   StatusEventSchema,
   type StatusEventType,

@@ -36,6 +36,7 @@ import {
   writerKeyOf,
 } from './config/published-nodes.js';
 import type { Settings } from './config/settings.js';
+import { type WriteAuditFacts, writeAuditRecord } from './encoding/audit-record.js';
 import { type EncodeContext, type ValueChange, encodeBatch } from './encoding/messages.js';
 import { ConnectorError } from './errors.js';
 import { browseNode, callMethod, readValues, writeValue } from './opcua/commands.js';
@@ -699,11 +700,11 @@ export class OpcuaConnector {
   ): Promise<unknown> {
     const session = this.requireSession(request.endpointUrl);
     const base = {
-      action: 'device.write',
-      actor: request.actor ?? 'unknown',
-      target: request.nodeId,
+      actor: request.actor,
       endpointUrl: session.spec.endpointUrl,
-      ...(request.correlationId === undefined ? {} : { correlationId: request.correlationId }),
+      nodeId: request.nodeId,
+      requested: request.value ?? null,
+      correlationId: request.correlationId,
     };
     try {
       const outcome = await session.execute(
@@ -717,8 +718,9 @@ export class OpcuaConnector {
         before: outcome.before ?? null,
         after: outcome.after ?? null,
         statusCode: outcome.statusCode,
+        dataType: outcome.dataType,
         ok: outcome.ok,
-        ...(outcome.readBack ? { readBackMatches: outcome.readBack.matches } : {}),
+        readBackMatches: outcome.readBack?.matches,
       });
       return {
         ok: outcome.ok,
@@ -732,7 +734,6 @@ export class OpcuaConnector {
         ...base,
         before: details['before'] ?? null,
         after: null,
-        requested: request.value ?? null,
         statusCode: typeof details['statusCode'] === 'string' ? details['statusCode'] : null,
         ok: false,
         error: isCodedError(error) ? error.code : 'OPCUA_BAD_STATUS',
@@ -756,19 +757,22 @@ export class OpcuaConnector {
     }
   }
 
-  private audit(body: Record<string, unknown>): void {
+  /** Queues the audit record of a write (schema: modules/audit `AuditRecordSchema`, see encoding/audit-record.ts). */
+  private audit(facts: Omit<WriteAuditFacts, 'id' | 'at'>): void {
+    const record = writeAuditRecord({ ...facts, id: `opcua-write:${randomUUID()}`, at: this.now() });
     try {
       this.durably(() =>
         this.options.outbox.append({
           channel: 'audit',
-          id: `opcua-write:${randomUUID()}`,
-          body: { ...body, at: new Date(this.now()).toISOString() },
+          id: record.sourceMessageId,
+          body: record,
           source: 'audit',
+          properties: { action: record.action },
         }),
       );
     } catch (error) {
       // the write happened: losing its record must be loud
-      this.logger.error('could not queue the audit record of a device write', { error, target: body['target'] });
+      this.logger.error('could not queue the audit record of a device write', { error, target: record.target.id });
     }
   }
 

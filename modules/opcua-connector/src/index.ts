@@ -27,6 +27,14 @@ export {
   encodePubSub,
   encodeSamples,
 } from './encoding/messages.js';
+export {
+  AUDIT_SOURCE_MODULE,
+  type ConnectorAuditRecord,
+  MAX_AUDIT_VALUE_CHARS,
+  type WriteAuditFacts,
+  auditValue,
+  writeAuditRecord,
+} from './encoding/audit-record.js';
 export { valueToJson } from './encoding/variant-json.js';
 export { coerceValue, sameValue } from './opcua/coerce.js';
 export { chooseEndpoint, type EndpointHealth, type GapReport } from './opcua/endpoint-session.js';

@@ -1,5 +1,7 @@
 import type { StatusEvent } from './contracts.js';
 
+type StatusVariable = NonNullable<StatusEvent['variables']>[string];
+
 /** DTDL model ids (deployment/dtdl/*.json). */
 export const MODEL_IDS = {
   site: 'dtmi:takt:Site;1',
@@ -83,9 +85,7 @@ export function propertiesFor(event: StatusEvent): Map<string, Record<string, un
   if (ENDED.has(event.type)) run['endedAt'] = event.at;
   if (event.severity !== undefined) run['severity'] = event.severity;
   if (event.variables !== undefined) {
-    run['variables'] = Object.fromEntries(
-      Object.entries(event.variables).map(([k, v]) => [k, v === null ? '' : String(v)]),
-    );
+    run['variables'] = Object.fromEntries(Object.entries(event.variables).map(([k, v]) => [k, variableText(v)]));
   }
   out.set(runTwinId(event.instanceId), run);
   out.set(twinId('workflow', event.workflowId), { lastRunId: event.instanceId, lastRunState: event.state });
@@ -98,4 +98,11 @@ export function propertiesFor(event: StatusEvent): Map<string, Record<string, un
     });
   }
   return out;
+}
+
+/** The run twin's `variables` map holds strings: scalars as text, a small object or array as JSON. */
+function variableText(value: StatusVariable): string {
+  if (value === null) return '';
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
 }

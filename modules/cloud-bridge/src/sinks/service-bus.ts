@@ -8,7 +8,7 @@ import type { Sink } from './sink.js';
  * Sends every status event to a Service Bus topic: `messageId` = event id (duplicate detection),
  * `sessionId` = instance id (ordering), `subject` = event type, application properties for
  * subscription rules (`workflow`, `state`, `site`, `line`, `unit`, `severity`, `type`, `instanceId`,
- * `seq`). A batch goes out as one AMQP batch transfer, in outbox order.
+ * `seq`, `step`, and `errorCode` when the event carries an `error`). A batch goes out as one AMQP batch transfer, in outbox order.
  */
 export class ServiceBusSink implements Sink {
   readonly name = 'serviceBus' as const;
@@ -43,6 +43,7 @@ export function toServiceBusMessage(message: OutboxMessage): ServiceBusMessage {
   if (event.unit !== undefined) props['unit'] = event.unit;
   if (event.severity !== undefined) props['severity'] = event.severity;
   if (event.step !== undefined) props['step'] = event.step;
+  if (event.error !== undefined) props['errorCode'] = event.error.code;
   return {
     messageId: event.eventId,
     sessionId: event.instanceId,

@@ -189,8 +189,17 @@ describe('cloud-bridge against the Azure emulators through edgeHub', () => {
       event('run-1', 1, 'instance.started', { state: 'running' }),
       event('run-1', 2, 'step.started', { step: 'dose' }),
       event('run-1', 3, 'step.completed', { step: 'dose', variables: { batch: 'B-42', kg: 12.5 } }),
-      event('run-1', 4, 'step.failed', { step: 'mix', state: 'failed', severity: 'error' }),
-      event('run-1', 5, 'instance.failed', { state: 'failed', severity: 'error' }),
+      event('run-1', 4, 'step.failed', {
+        step: 'mix',
+        state: 'failed',
+        severity: 'error',
+        error: { code: 'DEVICE_TIMEOUT', message: 'write of Mixer.Speed timed out' },
+      }),
+      event('run-1', 5, 'instance.failed', {
+        state: 'failed',
+        severity: 'error',
+        error: { code: 'DEVICE_TIMEOUT', message: 'step mix failed' },
+      }),
     ];
     emit(run);
     const messages = await readTopic(['run-1'], 5);
@@ -202,12 +211,15 @@ describe('cloud-bridge against the Azure emulators through edgeHub', () => {
       site: 'plant-1',
       line: 'line-2',
       severity: 'error',
+      errorCode: 'DEVICE_TIMEOUT',
     });
 
     const failures = sb.createReceiver('takt-status', 'failures', { receiveMode: 'receiveAndDelete' });
     const failed = await failures.receiveMessages(10, { maxWaitTimeInMs: 500 });
     await failures.close();
     expect(failed.map((m) => m.messageId)).toEqual(['run-1:4', 'run-1:5']);
+    // the orchestrator's error reaches the topic in the body (the contract's optional `error`)
+    expect(failed.map((m) => (m.body as StatusEvent).error?.code)).toEqual(['DEVICE_TIMEOUT', 'DEVICE_TIMEOUT']);
 
     // the same event id resent within the duplicate-detection window is dropped by Service Bus
     const before = azure.serviceBus?.broker.duplicatesDropped ?? 0;

@@ -105,18 +105,37 @@ describe('opcua-connector against the plant, through the edgeHub emulator', () =
       description: 'written setpoint published',
       timeoutMs: 20_000,
     });
-    const record = await waitFor(() => h.received.audit.find((r) => r['correlationId'] === 'wf-1/step-2'), {
-      description: 'audit record of the write',
-    });
-    expect(record).toMatchObject({
+    // the record is in the audit module's schema (test/contract/connector-audit.test.ts checks it strictly)
+    const record = await waitFor(
+      () =>
+        h.received.audit.find(
+          (r) => (r['details'] as Record<string, unknown> | undefined)?.['correlationId'] === 'wf-1/step-2',
+        ),
+      { description: 'audit record of the write' },
+    );
+    expect(record).toEqual({
+      sourceModule: 'opcua-connector',
+      sourceMessageId: expect.stringMatching(/^opcua-write:/) as unknown,
+      timestamp: expect.any(String) as unknown,
       action: 'device.write',
-      actor: 'orchestrator',
-      target: `${NS}Reactor.TemperatureSetpoint`,
-      endpointUrl,
+      actor: { type: 'module', id: 'orchestrator' },
+      target: {
+        type: 'node',
+        id: `${endpointUrl}|${NS}Reactor.TemperatureSetpoint`,
+        name: `${NS}Reactor.TemperatureSetpoint`,
+      },
       before: 80,
       after: 85.5,
-      statusCode: 'Good',
-      at: expect.any(String) as unknown,
+      details: {
+        endpointUrl,
+        nodeId: `${NS}Reactor.TemperatureSetpoint`,
+        ok: true,
+        statusCode: 'Good',
+        requested: '85.5',
+        dataType: 'Double',
+        readBackMatches: true,
+        correlationId: 'wf-1/step-2',
+      },
     });
 
     // read, call, browse, watch
