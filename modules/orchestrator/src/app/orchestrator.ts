@@ -284,8 +284,12 @@ export class Orchestrator {
       this.configured = true;
       this.markConfigured();
       for (const row of this.activeRows()) this.rewatch(row.instance_id);
+      // Settings (tag names → node ids, default endpoint) are in force now: the connector watches start
+      // and tag values are routed (the ones that came before, too).
+      this.tags.setConfigured();
+    } else {
+      this.tags.rewatchAll();
     }
-    this.tags.rewatchAll();
     this.scheduleOrders(0);
   }
 
@@ -440,14 +444,17 @@ export class Orchestrator {
   /** Engine health for the reported properties (compact). */
   health(): JsonObject {
     const definitions: JsonObject = {};
-    for (const w of this.registry.all()) definitions[w.id] = { version: w.version, hash: w.hash.slice(0, 16) };
+    for (const w of this.registry.all()) {
+      definitions[twinKey(w.id)] = { id: w.id, version: w.version, hash: w.hash.slice(0, 16) };
+    }
     const out: JsonObject = {
       recovered: this.recovered,
       emergencyStop: this.emergencyStopActive(),
       instances: this.runner.counts(),
       active: this.runner.activeCount,
       definitions,
-      breakers: this.connector.health(),
+      // An array, not an object keyed by endpoint URL: reported property names cannot contain '.', '$', '#' or ' '.
+      breakers: Object.entries(this.connector.health()).map(([endpoint, state]) => ({ endpoint, state })),
       outbox: this.outbox.size(),
     };
     if (this.lastError !== undefined) out['lastError'] = { ...this.lastError };
@@ -1109,12 +1116,15 @@ export class Orchestrator {
 
   private async execute(command: DispatchCommand, view: InstanceView | undefined): Promise<Json | undefined> {
     const args = command.args;
-    const correlation = this.correlation(
-      command.instanceId,
-      view?.workflowId ?? '?',
-      view?.workflowVersion ?? '?',
-      view?.params ?? {},
-    );
+    const correlation = {
+      ...this.correlation(
+        command.instanceId,
+        view?.workflowId ?? '?',
+        view?.workflowVersion ?? '?',
+        view?.params ?? {},
+      ),
+      stepId: command.stepId,
+    };
     const actor: Actor = { type: 'module', id: 'orchestrator' };
     switch (command.action) {
       case 'opcua.read': {
@@ -1575,6 +1585,11 @@ function auditStatusAction(status: string, params: JsonObject): string {
   const outcome = BATCH_OUTCOME[status];
   const batch = params['batchId'] ?? params['batch'];
   return outcome !== undefined && typeof batch === 'string' ? `batch.${outcome}` : `instance.${status}`;
+}
+
+/** A reported-property name for `key`: the twin refuses '.', '$', '#' and whitespace in property names. */
+export function twinKey(key: string): string {
+  return key.replace(/[.$#\s]/g, '_');
 }
 
 function interlockTagsOf(def: WorkflowDefinition): string[] {

@@ -42,6 +42,18 @@ export interface TagRouterOptions {
   ) => Promise<void>;
 }
 
+/** Retries of a failed connector watch (0.5 s doubling to 10 s: about a minute in all). */
+const MAX_WATCH_RETRIES = 8;
+const MAX_EARLY = 10_000;
+
+/** OPC UA status names: `Good…`, `Uncertain…`, `Bad…` (the connector leaves `statusCode` out when Good). */
+function isBad(statusCode: unknown): boolean {
+  if (statusCode === undefined || statusCode === null) return false;
+  if (typeof statusCode === 'string') return statusCode.startsWith('Bad');
+  if (typeof statusCode === 'number') return (statusCode & 0x80000000) !== 0;
+  return false;
+}
+
 interface ArmedTrigger {
   workflowId: string;
   index: number;
@@ -57,8 +69,15 @@ export class TagRouter {
   private readonly byInstance = new Map<string, Set<string>>();
   private readonly triggers = new Map<string, ArmedTrigger[]>();
   private readonly watchedAtConnector = new Set<string>();
+  /** Failed connector watches per tag, and their pending retries. */
+  private readonly watchRetries = new Map<string, number>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly prefetched = new Set<string>();
   private closed = false;
+  /** False until the twin's settings are in force: no connector watches, no routing before that. */
+  private configured = false;
+  /** Values that arrived before the settings were in force, latest per endpoint and node (bounded). */
+  private readonly early = new Map<string, TagMessage>();
 
   constructor(private readonly options: TagRouterOptions) {
     this.log = options.logger.child({ component: 'tags' });
@@ -67,6 +86,25 @@ export class TagRouter {
   close(): void {
     this.closed = true;
     for (const armed of this.triggers.values()) for (const t of armed) if (t.timer) clearTimeout(t.timer);
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
+  }
+
+  /**
+   * The twin's settings (tag names → node ids, default endpoint) are in force: starts the connector
+   * watches asked for so far and routes the values that arrived before (mapped with these settings).
+   */
+  setConfigured(): void {
+    if (this.configured) return;
+    this.configured = true;
+    const early = [...this.early.values()];
+    this.early.clear();
+    for (const message of early) this.onMessage(message);
+    this.rewatchAll();
+  }
+
+  get isConfigured(): boolean {
+    return this.configured;
   }
 
   /** Current values of `tags` (only the known ones). */
@@ -148,6 +186,18 @@ export class TagRouter {
 
   /** A `tags` input message from the connector. */
   onMessage(message: TagMessage): void {
+    if (isBad(message.statusCode)) {
+      // A failed read is no value: feeding it to interlocks or conditions would breach them for nothing.
+      this.log.debug('tag value with a bad status ignored', { nodeId: message.nodeId, statusCode: message.statusCode });
+      return;
+    }
+    if (!this.configured) {
+      // Without the settings the node id cannot be mapped to its tag name yet.
+      const key = `${message.endpointUrl ?? ''}|${message.nodeId}`;
+      this.early.delete(key);
+      if (this.early.size < MAX_EARLY) this.early.set(key, message);
+      return;
+    }
     const settings = this.options.settings();
     const mapped = settings.tags.find(
       (t) =>
@@ -227,6 +277,8 @@ export class TagRouter {
   }
 
   private ensureConnectorWatch(tags: readonly string[]): void {
+    // Before the settings are in force a tag name would be taken for a node id: asked in setConfigured.
+    if (!this.configured) return;
     const settings = this.options.settings();
     for (const tag of tags) {
       if (this.watchedAtConnector.has(tag) || this.closed) continue;
@@ -245,11 +297,28 @@ export class TagRouter {
           ...(mapped?.samplingIntervalMs === undefined ? {} : { samplingIntervalMs: mapped.samplingIntervalMs }),
           ...(endpointUrl === undefined ? {} : { endpointUrl }),
         })
-        .catch((error: unknown) => {
-          // Asked again on the next reconnect or settings change.
-          this.watchedAtConnector.delete(tag);
-          this.log.warn('connector watch failed', { tag, nodeId, error: errorMessage(error) });
-        });
+        .then(
+          () => this.watchRetries.delete(tag),
+          (error: unknown) => {
+            // The connector may not have applied its own twin yet (fresh start): ask again with backoff,
+            // a bounded number of times; after that, the next reconnect or settings change asks again.
+            this.watchedAtConnector.delete(tag);
+            const attempt = (this.watchRetries.get(tag) ?? 0) + 1;
+            this.watchRetries.set(tag, attempt);
+            const retry = attempt <= MAX_WATCH_RETRIES && !this.closed;
+            this.log.warn('connector watch failed', { tag, nodeId, attempt, retry, error: errorMessage(error) });
+            if (!retry) return;
+            const timer = setTimeout(
+              () => {
+                this.retryTimers.delete(timer);
+                this.ensureConnectorWatch([tag]);
+              },
+              Math.min(500 * 2 ** (attempt - 1), 10_000),
+            );
+            timer.unref();
+            this.retryTimers.add(timer);
+          },
+        );
     }
   }
 }

@@ -105,7 +105,10 @@ describe('orchestrator: definitions from the twin, starts, outputs', () => {
     expect(audit.find((r) => r['action'] === 'instance.started')).toMatchObject({
       correlation: { instanceId, workflowId: 'dose', workflowVersion: '1', batchId: 'B-17' },
     });
-    expect(audit.find((r) => r['action'] === 'device.write')).toMatchObject({ after: 42, correlation: { instanceId } });
+    expect(audit.find((r) => r['action'] === 'device.write')).toMatchObject({
+      after: 42,
+      correlation: { instanceId, stepId: 'write' },
+    });
     expect(audit.find((r) => r['action'] === 'batch.completed')).toMatchObject({ correlation: { batchId: 'B-17' } });
     expectValidAuditRecords(audit);
 

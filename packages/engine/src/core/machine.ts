@@ -28,6 +28,7 @@ import {
   type Template,
   type WaitStep,
   type WorkflowDefinition,
+  WorkflowError,
   compileExpression,
   evaluateTemplate,
   isTruthy,
@@ -74,6 +75,8 @@ export const defaultEngineLimits: Readonly<Required<EngineLimits>> = Object.free
   maxStepsPerTransition: 10_000,
 });
 
+/** Evaluations of an interlock that timed out before it counts as not holding. */
+const INTERLOCK_TIMEOUT_ATTEMPTS = 3;
 const DEVICE_CHANGING = new Set(['opcua.write', 'opcua.call']);
 const SAFE_ACTIVITIES = new Set([
   'paused',
@@ -1192,16 +1195,32 @@ class Machine {
     return out;
   }
 
+  /**
+   * An interlock that cannot be evaluated does not hold (fail safe). The expression timeout is wall
+   * time, so a busy or freshly started process can time out an instant expression: a timeout is tried
+   * again (bounded) before it counts; one that times out every time still does not hold.
+   */
+  private async interlockHolds(interlock: Interlock): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return isTruthy(await this.evaluate(interlock.condition, undefined));
+      } catch (error) {
+        if (
+          attempt >= INTERLOCK_TIMEOUT_ATTEMPTS ||
+          !(error instanceof WorkflowError) ||
+          error.code !== 'WF_EXPRESSION_TIMEOUT'
+        ) {
+          return false;
+        }
+      }
+    }
+  }
+
   /** Evaluates active interlocks; returns false when a breach aborted the instance. */
   private async checkInterlocks(): Promise<boolean> {
     if (this.state.status === 'aborting' || terminalStatuses.has(this.state.status)) return true;
     for (const { key, interlock } of this.activeInterlocks()) {
-      let holds: boolean;
-      try {
-        holds = isTruthy(await this.evaluate(interlock.condition, undefined));
-      } catch {
-        holds = false; // An interlock that cannot be evaluated does not hold (fail safe).
-      }
+      const holds = await this.interlockHolds(interlock);
       const breached = this.state.breached.includes(key);
       if (holds) {
         if (breached) this.state.breached = this.state.breached.filter((k) => k !== key);

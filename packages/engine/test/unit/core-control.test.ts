@@ -1,5 +1,5 @@
-import type { WorkflowDefinition } from '@takt/workflow';
-import { describe, expect, it } from 'vitest';
+import { type WorkflowDefinition, compileExpression } from '@takt/workflow';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ResourceArbiter } from '../../src/index.js';
 import { Drive, run } from './helpers.js';
 
@@ -270,6 +270,64 @@ describe('interlocks and lifecycle verbs', () => {
     await d.ok('safe');
     expect(d.s.status).toBe('aborted');
     expect(d.s.error?.code).toBe('WF_INTERLOCK_BREACHED');
+  });
+
+  describe('an interlock whose evaluation times out (the timeout is wall time)', () => {
+    afterEach(() => {
+      vi.restoreAllMocks();
+    });
+
+    /** Makes the next `slow` expression evaluations see the clock jump past the 100 ms timeout. */
+    function stallEvaluations(slow: number): void {
+      const realNow = Date.now.bind(Date);
+      let evaluations = 0;
+      let calls = 0;
+      vi.spyOn(Date, 'now').mockImplementation(() => {
+        calls += 1;
+        // JSONata reads the clock once when an evaluation starts, then in every guardrail check
+        if (calls % 2 === 1) evaluations += 1;
+        return realNow() + (calls % 2 === 0 && evaluations <= slow ? 1_000 : 0);
+      });
+    }
+
+    const slowDef: WorkflowDefinition = {
+      ...def,
+      interlocks: [
+        {
+          condition: '{{ $not($exists(tags.pressure)) or tags.pressure < 5 }}',
+          tags: ['pressure'],
+          onBreach: 'abort',
+          message: 'overpressure',
+        },
+      ],
+    };
+
+    it('(the stall does time an evaluation out)', async () => {
+      const expression = compileExpression(slowDef.interlocks?.[0]?.condition ?? '');
+      stallEvaluations(1);
+      await expect(expression.evaluate({ tags: { pressure: 2 } }, { nowMs: 0 })).rejects.toMatchObject({
+        code: 'WF_EXPRESSION_TIMEOUT',
+      });
+      await expect(expression.evaluate({ tags: { pressure: 2 } }, { nowMs: 0 })).resolves.toBe(true);
+    });
+
+    it('is evaluated again: a one-off timeout is no breach', async () => {
+      const d = await new Drive(slowDef).start({}, tags);
+      stallEvaluations(1);
+      await d.send({ type: 'tags', values: { pressure: 2 } });
+      vi.restoreAllMocks();
+      expect(d.s.status).toBe('running');
+      expect(d.s.breached).toEqual([]);
+    });
+
+    it('still breaches (fail safe) when every evaluation times out', async () => {
+      const d = await new Drive(slowDef).start({}, tags);
+      stallEvaluations(1_000);
+      await d.send({ type: 'tags', values: { pressure: 2 } });
+      vi.restoreAllMocks();
+      expect(d.s.status).toBe('aborting');
+      expect(d.last('alert').code).toBe('WF_INTERLOCK_BREACHED');
+    });
   });
 
   it('abort runs onAbort even while a device write is in flight (outcome unknown)', async () => {
