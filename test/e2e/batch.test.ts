@@ -5,13 +5,12 @@
  * cloud-bridge delivered to the Service Bus topic and Digital Twins, and the upstream messages.
  */
 import { waitFor } from '@takt/test-support';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { digitalTwin, digitalTwinsWrites, openTopicReader } from './src/azure.js';
 import {
   MethodCallError,
   auditRecords,
   callMethod,
-  createUser,
   plantSnapshot,
   plantStates,
   plantValue,
@@ -20,45 +19,21 @@ import {
   waitForInstance,
   deviceWrites,
 } from './src/batch.js';
-import { type Suite, startSuite } from './src/suite.js';
-
-/** The `opcua.write` steps on the batch's in-spec path with the `small` recipe (deployment/workflows/batch.json). */
-const SMALL_BATCH_WRITES = [
-  'Filler.BatchSize=1', // setSampleSize
-  'Filler.BatchSize=3', // setFillSize
-  'Reactor.HoldTimeSetpoint=10',
-  'Reactor.TemperatureSetpoint=60',
-  'TankA.DoseSetpoint=50',
-  'TankB.DoseSetpoint=30',
-];
+import { smallBatchWrites, useBatchSuite } from './src/scenario.js';
 
 describe('the sample batch on the suite', () => {
-  let suite: Suite;
-
-  beforeAll(async () => {
-    suite = await startSuite({ host: '127.48.2.1', plantSpeed: 50 });
-    const readiness = await suite.waitReady(90_000);
-    expect(
-      Object.values(readiness).every((r) => r === 'ready'),
-      JSON.stringify(readiness),
-    ).toBe(true);
-    await createUser(suite, 'sue', 'sue-password', ['supervisor', 'operator']);
-  }, 180_000);
-
-  afterAll(async () => {
-    await suite?.stop();
-  }, 60_000);
+  const suite = useBatchSuite('127.48.2.1');
 
   it('runs a batch to completion with a signed approval, leaving every unit Idle', async () => {
-    const before = await plantSnapshot(suite);
-    const upstreamBefore = (await suite.control.upstream()).length;
-    const instanceId = await startBatch(suite, 'E2E-1', { recipe: 'small' });
-    const waiting = await waitForInstance(suite, instanceId, (v) =>
+    const before = await plantSnapshot(suite());
+    const upstreamBefore = (await suite().control.upstream()).length;
+    const instanceId = await startBatch(suite(), 'E2E-1', { recipe: 'small' });
+    const waiting = await waitForInstance(suite(), instanceId, (v) =>
       (v.currentSteps ?? []).some((s) => s.stepId === 'approve'),
     );
     expect(waiting.status).toBe('running');
 
-    const refused = callMethod(suite, 'orchestrator', 'approve', {
+    const refused = callMethod(suite(), 'orchestrator', 'approve', {
       instanceId,
       user: 'sue',
       password: 'wrong',
@@ -66,7 +41,7 @@ describe('the sample batch on the suite', () => {
     });
     await expect(refused).rejects.toBeInstanceOf(MethodCallError);
     await expect(refused).rejects.toMatchObject({ code: 'ORCH_AUTH_FAILED' });
-    await callMethod(suite, 'orchestrator', 'approve', {
+    await callMethod(suite(), 'orchestrator', 'approve', {
       instanceId,
       user: 'sue',
       password: 'sue-password',
@@ -74,13 +49,13 @@ describe('the sample batch on the suite', () => {
       meaning: 'Batch released for filling',
     });
 
-    const done = await waitForInstance(suite, instanceId);
+    const done = await waitForInstance(suite(), instanceId);
     expect(done.error).toBeUndefined();
     expect(done.status).toBe('succeeded');
     expect(done.output).toMatchObject({ unitsFilled: 3, corrections: 0 });
-    expect(await plantStates(suite)).toMatchObject({ TankA: 'Idle', TankB: 'Idle', Reactor: 'Idle', Filler: 'Idle' });
+    expect(await plantStates(suite())).toMatchObject({ TankA: 'Idle', TankB: 'Idle', Reactor: 'Idle', Filler: 'Idle' });
 
-    const records = await auditRecords(suite, { instanceId });
+    const records = await auditRecords(suite(), { instanceId });
     const actions = records.map((r) => r.record.action);
     expect(actions).toEqual(
       expect.arrayContaining([
@@ -93,11 +68,11 @@ describe('the sample batch on the suite', () => {
         'batch.completed',
       ]),
     );
-    const chain = await verifyAuditChain(suite);
+    const chain = await verifyAuditChain(suite());
     expect(chain.status).toBe('intact');
 
     // the plant: 3 units filled (+1 sample), the sample measured; the recipe's litres dosed
-    const after = await plantSnapshot(suite);
+    const after = await plantSnapshot(suite());
     expect(plantValue(after, 'Filler.Count') - plantValue(before, 'Filler.Count')).toBe(4);
     expect(plantValue(after, 'Quality.Measured') - plantValue(before, 'Quality.Measured')).toBeGreaterThanOrEqual(1);
     const dosedA = plantValue(after, 'TankA.Discharged') - plantValue(before, 'TankA.Discharged');
@@ -113,12 +88,12 @@ describe('the sample batch on the suite', () => {
     expect(approval?.record.signature).toMatchObject({ signer: 'sue', meaning: 'Batch released for filling' });
     expect(approval?.record.actor.id).toBe('sue');
     const writes = deviceWrites(records, instanceId);
-    expect([...writes.keys()].sort()).toEqual(SMALL_BATCH_WRITES);
+    expect([...writes.keys()].sort()).toEqual(smallBatchWrites());
     for (const [write, count] of writes) expect(count, write).toBe(1);
     expect(actions).not.toContain('device.write.failed');
 
     // Service Bus: the instance's status events, once each, in seq order, ending with instance.completed
-    const topic = openTopicReader(suite, 'all');
+    const topic = openTopicReader(suite(), 'all');
     try {
       const events = await waitFor(
         async () => {
@@ -137,16 +112,16 @@ describe('the sample batch on the suite', () => {
     // Digital Twins: the run twin at its final state
     const run = await waitFor(
       async () => {
-        const twin = await digitalTwin(suite, `run-${instanceId}`);
+        const twin = await digitalTwin(suite(), `run-${instanceId}`);
         return twin?.['lastEventType'] === 'instance.completed' ? twin : undefined;
       },
       { timeoutMs: 30_000, description: `twin run-${instanceId} completed` },
     );
     expect(run).toMatchObject({ instanceId, workflowId: 'batch', state: 'succeeded' });
-    expect((await digitalTwinsWrites(suite)).throttled).toBe(0);
+    expect((await digitalTwinsWrites(suite())).throttled).toBe(0);
 
     // upstream: the audit forward carries this batch's records
-    const upstream = (await suite.control.upstream()).slice(upstreamBefore);
+    const upstream = (await suite().control.upstream()).slice(upstreamBefore);
     const forwarded = upstream.filter((m) => m.moduleId === 'audit');
     expect(forwarded.length).toBeGreaterThan(0);
     expect(forwarded.map((m) => m.body).join('\n')).toContain(instanceId);

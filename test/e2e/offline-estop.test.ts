@@ -4,65 +4,49 @@
  * aborted, its safe-state procedure runs on the plant, and the audit names who pressed it.
  */
 import { waitFor } from '@takt/test-support';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   approveBatch,
   atStep,
   auditRecords,
   callMethod,
-  createUser,
   plantSnapshot,
   plantValue,
   startBatch,
   verifyAuditChain,
   waitForInstance,
 } from './src/batch.js';
-import { type Suite, startSuite } from './src/suite.js';
+import { useBatchSuite } from './src/scenario.js';
 
 describe('offline cloud link and emergency stop (separate processes)', () => {
-  let suite: Suite;
-
-  beforeAll(async () => {
-    suite = await startSuite({ host: '127.49.2.1', plantSpeed: 50 });
-    const readiness = await suite.waitReady(90_000);
-    expect(
-      Object.values(readiness).every((r) => r === 'ready'),
-      JSON.stringify(readiness),
-    ).toBe(true);
-    await createUser(suite, 'sue', 'sue-password', ['supervisor', 'operator']);
-  }, 180_000);
-
-  afterAll(async () => {
-    await suite?.control.setOnline(true).catch(() => undefined);
-    await suite?.stop();
-  }, 60_000);
+  const suite = useBatchSuite('127.49.2.1');
 
   it('completes a batch with the upstream offline throughout; everything arrives when it is back', async () => {
-    await suite.control.setOnline(false);
-    const upstreamBefore = await suite.control.upstream();
-    const instanceId = await startBatch(suite, 'E2E-OFFLINE', { recipe: 'small' });
-    await waitForInstance(suite, instanceId, atStep('approve'), 60_000);
-    await approveBatch(suite, instanceId, 'sue', 'sue-password');
-    const done = await waitForInstance(suite, instanceId, undefined, 60_000);
+    await suite().control.setOnline(false);
+    const upstreamBefore = await suite().control.upstream();
+    const instanceId = await startBatch(suite(), 'E2E-OFFLINE', { recipe: 'small' });
+    await waitForInstance(suite(), instanceId, atStep('approve'), 60_000);
+    await approveBatch(suite(), instanceId, 'sue', 'sue-password');
+    const done = await waitForInstance(suite(), instanceId, undefined, 60_000);
     expect(done.status).toBe('succeeded');
-    expect((await suite.control.status()).online).toBe(false);
-    expect(await suite.control.upstream(), 'nothing reaches the cloud while offline').toHaveLength(
+    expect((await suite().control.status()).online).toBe(false);
+    expect(await suite().control.upstream(), 'nothing reaches the cloud while offline').toHaveLength(
       upstreamBefore.length,
     );
 
-    const chain = await verifyAuditChain(suite);
+    const chain = await verifyAuditChain(suite());
     expect(chain.status).toBe('intact');
-    const records = await auditRecords(suite, { instanceId });
+    const records = await auditRecords(suite(), { instanceId });
     expect(records.map((r) => r.record.action)).toEqual(
       expect.arrayContaining(['instance.started', 'approval.approve', 'device.write', 'batch.completed']),
     );
 
-    await suite.control.setOnline(true);
+    await suite().control.setOnline(true);
     // every record of the chain up to the head (this batch's among them) arrives, in seq order per chain
     const forwarded = await waitFor(
       async () => {
         const seqs = new Set(
-          (await suite.control.upstream())
+          (await suite().control.upstream())
             .filter((m) => m.moduleId === 'audit')
             .map((m) => (JSON.parse(m.body) as { seq: number }).seq),
         );
@@ -75,22 +59,22 @@ describe('offline cloud link and emergency stop (separate processes)', () => {
   }, 120_000);
 
   it('an emergency stop mid-batch aborts it, runs the safe-state procedure and audits who pressed it', async () => {
-    const instanceId = await startBatch(suite, 'E2E-ESTOP', { recipe: 'small' });
-    await waitForInstance(suite, instanceId, atStep('waitHeated'), 60_000);
+    const instanceId = await startBatch(suite(), 'E2E-ESTOP', { recipe: 'small' });
+    await waitForInstance(suite(), instanceId, atStep('waitHeated'), 60_000);
     const answer = await callMethod<{ aborted: string[]; held: string[]; failed: string[] }>(
-      suite,
+      suite(),
       'orchestrator',
       'emergencyStop',
       { reason: 'smell of burning at the reactor', actor: 'sue' },
     );
     expect(answer.aborted).toContain(instanceId);
-    const aborted = await waitForInstance(suite, instanceId, undefined, 60_000);
+    const aborted = await waitForInstance(suite(), instanceId, undefined, 60_000);
     expect(aborted.status).toBe('aborted');
 
     // the safe state: heater setpoint 20 °C, reactor and tanks stopped, nothing executing
     const plant = await waitFor(
       async () => {
-        const snapshot = await plantSnapshot(suite);
+        const snapshot = await plantSnapshot(suite());
         const states = Object.values(snapshot.units).map((u) => u.state);
         return snapshot.units['Reactor']?.state === 'Stopped' && !states.includes('Stopping') ? snapshot : undefined;
       },
@@ -101,19 +85,19 @@ describe('offline cloud link and emergency stop (separate processes)', () => {
       expect(plant.units[unit]?.state, unit).not.toBe('Execute');
     }
 
-    const records = await auditRecords(suite, { instanceId });
+    const records = await auditRecords(suite(), { instanceId });
     const actions = records.map((r) => r.record.action);
     expect(actions).toContain('workflow.batch-safe-state');
     expect(actions).toContain('batch.aborted');
-    const pressed = (await auditRecords(suite, { action: 'emergencyStop' })).at(-1);
+    const pressed = (await auditRecords(suite(), { action: 'emergencyStop' })).at(-1);
     expect(pressed?.record.actor.id).toBe('sue');
     expect(pressed?.record.reason).toBe('smell of burning at the reactor');
-    expect((await verifyAuditChain(suite)).status).toBe('intact');
+    expect((await verifyAuditChain(suite())).status).toBe('intact');
 
     // new starts are refused until reset
-    await expect(startBatch(suite, 'E2E-AFTER-ESTOP', { recipe: 'small' })).rejects.toMatchObject({
+    await expect(startBatch(suite(), 'E2E-AFTER-ESTOP', { recipe: 'small' })).rejects.toMatchObject({
       code: 'ORCH_EMERGENCY_STOP',
     });
-    await callMethod(suite, 'orchestrator', 'reset', { reason: 'checked, no fire', actor: 'sue' });
+    await callMethod(suite(), 'orchestrator', 'reset', { reason: 'checked, no fire', actor: 'sue' });
   }, 120_000);
 });

@@ -475,7 +475,7 @@ function checkReference(reference: Record<string, unknown>, out: Collector, ctx:
  *
  * @example
  * const result = validateWorkflow(JSON.parse(text));
- * if (!result.valid) for (const p of result.problems) console.log(p.pointer, p.code, p.message);
+ * if (!result.valid) for (const p of result.problems) report(p.pointer, p.code, p.message);
  */
 export function validateWorkflow(input: unknown, options: ValidateOptions = {}): ValidationResult {
   const out = new Collector(options.maxProblems ?? 200);

@@ -142,7 +142,7 @@ export async function createHarness(prefix: string, n: number): Promise<Harness>
           throw Object.assign(new Error(f.error.message), f.error);
         }
       };
-      const any = z.record(z.string(), z.unknown());
+      const anyPayload = z.record(z.string(), z.unknown());
       const record = (method: string, payload: Record<string, unknown>): void => {
         calls.push({ method, payload });
       };
@@ -154,7 +154,7 @@ export async function createHarness(prefix: string, n: number): Promise<Harness>
         createClient: sdkClient('opcua-connector'),
         methods: {
           read: defineMethod({
-            schema: any,
+            schema: anyPayload,
             handler: (p) => {
               record('read', p);
               fail('read');
@@ -163,7 +163,7 @@ export async function createHarness(prefix: string, n: number): Promise<Harness>
             },
           }),
           write: defineMethod({
-            schema: any,
+            schema: anyPayload,
             handler: async (p) => {
               record('write', p);
               fail('write');
@@ -181,7 +181,7 @@ export async function createHarness(prefix: string, n: number): Promise<Harness>
             },
           }),
           call: defineMethod({
-            schema: any,
+            schema: anyPayload,
             handler: (p) => {
               record('call', p);
               fail('call');
@@ -189,14 +189,14 @@ export async function createHarness(prefix: string, n: number): Promise<Harness>
             },
           }),
           watch: defineMethod({
-            schema: any,
+            schema: anyPayload,
             handler: (p) => {
               record('watch', p);
               watched.add(String(p['nodeId']));
               return { watchId: p['watchId'], endpointUrl: p['endpointUrl'], nodeId: p['nodeId'] };
             },
           }),
-          unwatch: defineMethod({ schema: any, handler: (p) => (record('unwatch', p), {}) }),
+          unwatch: defineMethod({ schema: anyPayload, handler: (p) => (record('unwatch', p), {}) }),
         },
       });
       cleanups.push(() => {
