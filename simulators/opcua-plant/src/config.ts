@@ -15,6 +15,8 @@ export interface ResolvedPlantConfig {
   readonly port: number;
   readonly speedFactor: number;
   readonly tickMs: number;
+  /** The fastest publishing interval the server grants (ms). */
+  readonly minPublishingIntervalMs: number;
   readonly seed: number;
   readonly layoutFile: string;
   readonly dataDir: string;
@@ -33,6 +35,10 @@ export const OPTIONS = {
   port: { env: 'PLANT_PORT', help: 'OPC UA port, 0 = any free port (default 4840)' },
   speed: { env: 'PLANT_SPEED', help: `speed-up factor ${MIN_SPEED_FACTOR}..${MAX_SPEED_FACTOR} (default 1)` },
   'tick-ms': { env: 'PLANT_TICK_MS', help: 'real ms between physics ticks (default 100)' },
+  'min-publishing-ms': {
+    env: 'PLANT_MIN_PUBLISHING_MS',
+    help: 'fastest publishing interval granted, 1..1000 (default 10)',
+  },
   seed: { env: 'PLANT_SEED', help: 'random seed (default 1)' },
   layout: { env: 'PLANT_LAYOUT', help: 'layout JSON file (default layouts/batch-plant.json)' },
   'data-dir': { env: 'PLANT_DATA_DIR', help: 'data folder (default ./.takt/opcua-plant)' },
@@ -84,6 +90,7 @@ export function resolveConfig(
   const port = number('port', 4840, 0, 65535, true);
   const speedFactor = number('speed', 1, MIN_SPEED_FACTOR, MAX_SPEED_FACTOR, false);
   const tickMs = number('tick-ms', 100, 5, 10_000, true);
+  const minPublishingIntervalMs = number('min-publishing-ms', 10, 1, 1000, true);
   const seed = number('seed', 1, 0, 2 ** 31 - 1, true);
   const diagText = raw('diag-port');
   const diagPort = diagText === undefined ? undefined : number('diag-port', 0, 0, 65535, true);
@@ -131,6 +138,7 @@ export function resolveConfig(
     port,
     speedFactor,
     tickMs,
+    minPublishingIntervalMs,
     seed,
     layoutFile,
     dataDir,

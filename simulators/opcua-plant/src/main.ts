@@ -48,6 +48,7 @@ async function main(): Promise<void> {
       port: config.port,
       speedFactor: config.speedFactor,
       tickMs: config.tickMs,
+      minPublishingIntervalMs: config.minPublishingIntervalMs,
       seed: config.seed,
       pkiDir: config.pkiDir,
       securityModes: config.securityModes,

@@ -25,6 +25,8 @@ export interface StartPlantOptions {
   speedFactor?: number;
   /** Default 100 (real ms). */
   tickMs?: number;
+  /** The fastest publishing interval the server grants. Default 10 ms (node-opcua's own default is 50). */
+  minPublishingIntervalMs?: number;
   seed?: number;
   /** Certificate folder. Required: never defaults to $HOME. */
   pkiDir: string;
@@ -65,6 +67,7 @@ export async function startPlant(options: StartPlantOptions): Promise<RunningPla
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 4840,
       pkiDir: options.pkiDir,
+      minPublishingIntervalMs: options.minPublishingIntervalMs ?? 10,
       ...(options.securityModes ? { securityModes: options.securityModes } : {}),
       allowAnonymous: options.allowAnonymous ?? true,
       users: options.users ?? [],

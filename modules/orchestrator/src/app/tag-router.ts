@@ -295,6 +295,7 @@ export class TagRouter {
           watchId,
           nodeId,
           ...(mapped?.samplingIntervalMs === undefined ? {} : { samplingIntervalMs: mapped.samplingIntervalMs }),
+          ...(mapped?.publishingIntervalMs === undefined ? {} : { publishingIntervalMs: mapped.publishingIntervalMs }),
           ...(endpointUrl === undefined ? {} : { endpointUrl }),
         })
         .then(

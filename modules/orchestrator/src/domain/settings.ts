@@ -21,6 +21,8 @@ export const settingsSchema = z
             nodeId: z.string().min(1).max(512),
             endpointUrl: z.string().max(512).optional(),
             samplingIntervalMs: z.number().int().min(0).max(3_600_000).optional(),
+            /** How often the connector's watch subscription publishes (default: the connector's, 50 ms). */
+            publishingIntervalMs: z.number().int().min(1).max(3_600_000).optional(),
           })
           .strict(),
       )

@@ -39,6 +39,7 @@ export interface WatchArgs {
   watchId: string;
   nodeId: string;
   samplingIntervalMs?: number;
+  publishingIntervalMs?: number;
 }
 
 const DEFAULT_ENDPOINT = 'default';

@@ -48,7 +48,7 @@ function setup(failFirstWatches = 0): {
   const apply = (): void => {
     settings = settingsSchema.parse({
       defaultEndpointUrl: PLANT,
-      tags: [{ name: 'Reactor.Level', nodeId: LEVEL_NODE }],
+      tags: [{ name: 'Reactor.Level', nodeId: LEVEL_NODE, samplingIntervalMs: 0, publishingIntervalMs: 10 }],
     });
   };
   return { router, calls, delivered, apply };
@@ -71,11 +71,17 @@ describe('tag routing waits for the settings from the twin', () => {
     expect(router.isConfigured).toBe(true);
     // the early value is mapped with the settings now in force and routed to the waiting instance
     expect(delivered).toEqual([{ instanceId: 'i-1', values: { 'Reactor.Level': 24 } }]);
-    // the watch asks for the mapped node id on the configured endpoint, never the raw tag name
+    // the watch asks for the mapped node id on the configured endpoint, never the raw tag name, with the
+    // tag's sampling and publishing intervals
     const watches = calls.filter((c) => c.method === 'watch').map((c) => c.payload);
     expect(watches.length).toBeGreaterThan(0);
     for (const watch of watches) {
-      expect(watch).toMatchObject({ nodeId: LEVEL_NODE, endpointUrl: PLANT });
+      expect(watch).toMatchObject({
+        nodeId: LEVEL_NODE,
+        endpointUrl: PLANT,
+        samplingIntervalMs: 0,
+        publishingIntervalMs: 10,
+      });
     }
   });
 

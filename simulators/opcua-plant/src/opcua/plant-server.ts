@@ -34,6 +34,12 @@ export interface PlantServerOptions {
   /** Default true. */
   allowAnonymous?: boolean;
   users?: readonly PlantUser[];
+  /**
+   * The fastest publishing interval granted to a subscription (ms). Default 10. node-opcua keeps this in
+   * a static (`Subscription.minimumPublishingInterval`, 50 ms unless changed), so it applies to every
+   * server in the process; the simulator runs one.
+   */
+  minPublishingIntervalMs?: number;
   logger: Logger;
 }
 
@@ -128,6 +134,7 @@ export class PlantServer {
 
   private async startServer(): Promise<void> {
     const libs = (this.libs ??= await loadServerLibraries());
+    libs.server.Subscription.minimumPublishingInterval = this.options.minPublishingIntervalMs ?? 10;
     const { MessageSecurityMode, SecurityPolicy } = libs.secureChannel;
     const modes = this.options.securityModes ?? SECURITY_MODES;
     const users = this.options.users ?? [];

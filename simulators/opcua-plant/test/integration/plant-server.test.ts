@@ -149,6 +149,26 @@ describe('PackML', () => {
   });
 });
 
+describe('subscriptions', () => {
+  it('grants a 10 ms publishing interval (node-opcua alone would raise it to 50 ms), and no faster', async () => {
+    const { session } = fx.client;
+    const grant = async (requested: number): Promise<number> => {
+      const subscription = await session.createSubscription2({
+        requestedPublishingInterval: requested,
+        requestedLifetimeCount: 1000,
+        requestedMaxKeepAliveCount: 10,
+        publishingEnabled: true,
+      });
+      const granted = subscription.publishingInterval;
+      await subscription.terminate();
+      return granted;
+    };
+    expect(await grant(10)).toBe(10);
+    expect(await grant(2)).toBe(10);
+    expect(await grant(250)).toBe(250);
+  });
+});
+
 describe('safety', () => {
   it('forces the heater off and raises HeaterInterlock when the level is low, as an alarm event', async () => {
     const { session, lib } = fx.client;

@@ -9,6 +9,7 @@ describe('resolveConfig', () => {
       port: 4840,
       speedFactor: 1,
       tickMs: 100,
+      minPublishingIntervalMs: 10,
       dataDir: '/srv/takt/.takt/opcua-plant',
       pkiDir: '/srv/takt/.takt/opcua-plant/pki',
       securityModes: ['None', 'Sign', 'SignAndEncrypt'],
@@ -23,7 +24,7 @@ describe('resolveConfig', () => {
 
   it('takes arguments over environment variables, and users only from the environment', () => {
     const config = resolveConfig(
-      ['--port', '0', '--speed=250', '--security', 'SignAndEncrypt', '--diag-port', '0'],
+      ['--port', '0', '--speed=250', '--security', 'SignAndEncrypt', '--diag-port', '0', '--min-publishing-ms', '25'],
       {
         PLANT_PORT: '5000',
         PLANT_SPEED: '2',
@@ -37,6 +38,7 @@ describe('resolveConfig', () => {
     expect(config).toMatchObject({
       port: 0,
       speedFactor: 250,
+      minPublishingIntervalMs: 25,
       securityModes: ['SignAndEncrypt'],
       pkiDir: '/srv/certs',
       diagPort: 0,
