@@ -1,8 +1,8 @@
 /**
  * The sample batch workflow (deployment/workflows/batch.json): it validates, fits the twin, names only
  * tags the orchestrator settings map, and simulates against a scripted plant — the happy path, the
- * corrective re-dose, the reject branch, a rejected approval, the heating escalation and the level
- * interlock (safe-state procedure).
+ * corrective re-dose, the reject branch, a rejected approval, the heating escalation, a reactor that
+ * finished unseen or stopped during heat and hold, and the level interlock (safe-state procedure).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -284,6 +284,55 @@ describe('deployment/workflows/batch.json', () => {
     expect(r.virtualMs).toBe(s(120) + 2_700_000);
     expect(writes(r).at(-1)).toBe('Reactor.TemperatureSetpoint=20');
   });
+
+  it('counts a reactor already Complete as heated when the temperature rise was never seen', async () => {
+    // a plant restart or a dropped session hid the rise, the hold and the cooling afterwards
+    const r = await run({
+      events: [
+        tags(60, { 'TankA.State': 'Complete' }),
+        tags(120, { 'TankB.State': 'Complete' }),
+        tags(400, { 'Reactor.State': 'Complete', 'Reactor.Temperature': 31 }),
+        tags(450, { 'Quality.Measured': 1, 'Filler.State': 'Complete' }),
+        tags(460, { 'Filler.State': 'Idle' }),
+        tags(600, { 'Filler.State': 'Complete' }),
+        tags(700, allIdle),
+      ],
+      approvals: { approve: { decision: 'approve' } },
+    });
+    expect(r.error).toBeUndefined();
+    expect(r.status).toBe('succeeded');
+    expect(alerts(r)).toEqual([]);
+  });
+
+  it.each([
+    ['heating', 200, 'Aborted'],
+    ['the hold', 350, 'Stopped'],
+  ])(
+    'ends with REACTOR_STOPPED and a critical alert when the reactor leaves Execute during %s',
+    async (_, atS, state) => {
+      const r = await run({
+        events: [
+          tags(60, { 'TankA.State': 'Complete' }),
+          tags(120, { 'TankB.State': 'Complete' }),
+          ...(atS > 300 ? [tags(300, { 'Reactor.Temperature': 80 })] : []),
+          tags(atS, { 'Reactor.State': state }),
+        ],
+      });
+      expect(r.status).toBe('failed');
+      expect(r.error).toMatchObject({
+        code: 'REACTOR_STOPPED',
+        message: `batch B-100: the reactor went ${state} during heat and hold`,
+      });
+      const published = r.dispatched.filter((d) => d.action === 'publish').map((d) => d.args);
+      expect(published).toEqual([expect.objectContaining({ severity: 'critical', code: 'BATCH_REACTOR_STOPPED' })]);
+      // compensation: cool down and stop the reactor, the doses to waste
+      const tail = r.dispatched
+        .slice(r.dispatched.findIndex((d) => d.stepId === 'reactorStopped'))
+        .map((d) => d.stepId);
+      expect(tail).toEqual(['reactorStopped', 'coolDown', 'coolDownStop', 'coolDownEnd', 'disposeB', 'disposeA']);
+      expect(r.virtualMs).toBe(s(atS));
+    },
+  );
 
   it('aborts to the safe state when the reactor level reaches 95 % while dosing', async () => {
     const r = await run({ events: [tags(30, { 'Reactor.Level': 96 })] });
