@@ -9,6 +9,7 @@
  *     approve <instanceId> --user U --password P --reason R [--meaning M] [--task T]
  *     reject  <instanceId> --user U --password P --reason R [--meaning M] [--task T]
  *     instances [--status S] [--workflow W] · instance <id> [--history] · tasks [--instance ID]
+ *     resolve <instanceId> --task T --outcome succeeded|retry|failed [--reason R]   (a device write in doubt)
  *     hold|restart|stop|abort|cancel <instanceId> [--reason R]
  *     audit [--instance ID] [--batch ID] [--action A] [--after-seq N] [--limit N] · verify
  *     upstream [--after N] · deploy <workflow.json> · estop [--reason R] · reset [--reason R] · status
@@ -59,6 +60,7 @@ export const targets = {
   listInstances: 'listInstances',
   getInstance: 'getInstance',
   listTasks: 'listTasks',
+  resolveInDoubt: 'resolveInDoubt',
   emergencyStop: 'emergencyStop',
   reset: 'reset',
   auditQuery: 'query',
@@ -72,6 +74,7 @@ export const usage = `usage: takt <command> [options]
   approve|reject <instanceId> --user U --password P --reason R [--meaning M] [--task T]
   instances [--status S] [--workflow W]      instance <instanceId> [--history]
   tasks [--instance ID]                      hold|restart|stop|abort|cancel <instanceId> [--reason R]
+  resolve <instanceId> --task T --outcome succeeded|retry|failed [--reason R]   (a device write in doubt)
   audit [--instance ID] [--batch ID] [--action A] [--after-seq N] [--limit N]
   verify      upstream [--after N]      deploy <workflow.json>      estop|reset [--reason R]      status
   user-add <name> --password P --roles r1,r2 [--admin-user admin] [--admin-password P] [--console URL]
@@ -104,6 +107,7 @@ const options = {
   meaning: { type: 'string' },
   reason: { type: 'string' },
   task: { type: 'string' },
+  outcome: { type: 'string' },
   status: { type: 'string' },
   history: { type: 'boolean' },
   instance: { type: 'string' },
@@ -352,6 +356,19 @@ async function command(name: string, positionals: string[], v: Values, io: CliIo
       return orch(targets.getInstance, { instanceId: instanceId(), history: v.history ?? false });
     case 'tasks':
       return orch(targets.listTasks, v.instance === undefined ? {} : { instanceId: v.instance });
+    case 'resolve': {
+      const outcome = need(v.outcome, '--outcome (succeeded, retry or failed)');
+      if (!['succeeded', 'retry', 'failed'].includes(outcome)) {
+        throw new UsageError(`--outcome: succeeded, retry or failed (got "${outcome}")`);
+      }
+      return orch(targets.resolveInDoubt, {
+        instanceId: instanceId(),
+        taskId: need(v.task, '--task (see `takt tasks`)'),
+        outcome,
+        ...(v.reason === undefined ? {} : { reason: v.reason }),
+        actor: targets.actor,
+      });
+    }
     case 'hold':
     case 'restart':
     case 'stop':

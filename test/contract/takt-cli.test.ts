@@ -120,6 +120,23 @@ describe('scripts/takt.ts', () => {
     expect(h.err()).toContain('missing --reason');
   });
 
+  it('settles a device write in doubt, and refuses an outcome it does not know', async () => {
+    const h = make();
+    const args = ['resolve', 'i-1', '--task', 'i-1:t0:startReactor:1:inDoubt', ...C];
+    expect(await runCli([...args, '--outcome', 'retry', '--reason', 'reactor still Idle'], h.io)).toBe(0);
+    expect(h.calls[0]).toMatchObject({ moduleId: 'orchestrator', body: { methodName: 'resolveInDoubt' } });
+    expect((h.calls[0]?.body as { payload: unknown }).payload).toEqual({
+      instanceId: 'i-1',
+      taskId: 'i-1:t0:startReactor:1:inDoubt',
+      outcome: 'retry',
+      reason: 'reactor still Idle',
+      actor: 'takt-cli',
+    });
+    expect(await runCli([...args, '--outcome', 'maybe'], h.io)).toBe(2);
+    expect(h.err()).toContain('succeeded, retry or failed');
+    expect(h.calls).toHaveLength(1);
+  });
+
   it('prints the coded error and exits 1 when the method fails', async () => {
     const h = make(() => ({ status: 400, payload: { code: 'ORCH_AUTH_FAILED', message: 'wrong password' } }));
     const code = await runCli(['reject', 'i-1', '--user', 'u', '--password', 'p', '--reason', 'r', ...C], h.io);

@@ -2,7 +2,7 @@
  * The orchestrator's own SQLite file (`<dataDir>/orchestrator.db`), next to the engine's
  * (`engine.db`): the durable outbox towards edgeHub, emitted-event ids (de-duplication of
  * notifications the engine delivers at least once), per-instance status sequence numbers, open human
- * tasks, accepted-but-not-yet-started orders, users, and module flags (emergency stop).
+ * tasks (with their details), accepted-but-not-yet-started orders, users, and module flags (emergency stop).
  */
 import { type SqliteDatabase, applyMigrations, openDatabase } from '@takt/edge-kit';
 
@@ -32,6 +32,12 @@ export function openStateDatabase(file: string): SqliteDatabase {
         CREATE INDEX instances_status ON instances (status, created_at);
         CREATE TABLE schedule_runs (trigger_key TEXT PRIMARY KEY, last_run_ms INTEGER NOT NULL);
       `,
+    },
+    {
+      version: 2,
+      name: 'task details',
+      // what an operator needs to answer a task: for an in-doubt device write, the action and its args
+      up: `ALTER TABLE tasks ADD COLUMN details TEXT;`,
     },
   ]);
   return db;

@@ -119,6 +119,8 @@ export interface TaskRow {
   meaning: string | null;
   signature: boolean;
   openedAt: string;
+  /** For an in-doubt task: the device action and its args (`{action, args, idempotencyKey}`). */
+  details?: JsonObject;
 }
 
 export interface InstanceSummary {
@@ -234,8 +236,8 @@ export class Orchestrator {
         `SELECT instance_id, has_resources FROM instances WHERE status IN (${ACTIVE_STATUSES.map(() => '?').join(',')})`,
       ),
       openTask: this.db.prepare(
-        `INSERT OR IGNORE INTO tasks (task_id, instance_id, step_id, kind, roles, instructions, meaning, signature, workflow_id, opened_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO tasks (task_id, instance_id, step_id, kind, roles, instructions, meaning, signature, workflow_id, opened_at, details)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       closeTask: this.db.prepare('UPDATE tasks SET closed_at = ? WHERE task_id = ? AND closed_at IS NULL'),
       getFlag: this.db.prepare<[string], string>('SELECT value FROM flags WHERE name = ?').pluck(),
@@ -858,6 +860,7 @@ export class Orchestrator {
           meaning: string | null;
           signature: number;
           opened_at: number;
+          details: string | null;
         }
       >('SELECT * FROM tasks WHERE closed_at IS NULL ORDER BY opened_at LIMIT 500')
       .all();
@@ -874,6 +877,7 @@ export class Orchestrator {
         meaning: r.meaning,
         signature: r.signature === 1,
         openedAt: new Date(r.opened_at).toISOString(),
+        ...(r.details === null ? {} : { details: JSON.parse(r.details) as JsonObject }),
       }));
   }
 
@@ -1378,6 +1382,7 @@ export class Orchestrator {
           command.signature === false ? 0 : 1,
           view?.workflowId ?? '?',
           this.now(),
+          command.details === undefined ? null : JSON.stringify(command.details),
         );
         if (command.kind !== 'approval') {
           this.emitter.alert({
