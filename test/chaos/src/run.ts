@@ -7,10 +7,17 @@
  * declared safe state (aborted/failed with its safe-state/compensation audit, or held in doubt with an
  * `ORCH_IN_DOUBT` alert), that the audit chain verifies, and that nothing acknowledged is missing
  * (every acknowledged start and approval audited; every audit record upstream; every instance's status
- * events on the Service Bus topic; every run twin at its final state). Prints a JSON summary on stdout
- * (progress on stderr); exit code 0 when every check holds.
+ * events on the Service Bus topic; every run twin at its final state). A batch still running after
+ * `--batch-seconds` is recorded where it stands (`timed-out`, a failed check) and then aborted, as an
+ * operator would, so it does not hold the reactor for the batches after it. A batch held on a device
+ * command in doubt (an `askOperator` task after a kill) is answered as an operator at the HMI would:
+ * the unit's PackML state (or the node's value) in the plant says whether the command took effect
+ * (`succeeded`) or not (`retry`); each answer is listed, and each must have raised `ORCH_IN_DOUBT`. Faults come every
+ * `--fault-gap` seconds (a random pause in MIN-MAX). Prints a JSON summary on stdout (progress on
+ * stderr); exit code 0 when every check holds, 1 when one fails, 2 when the run itself broke, 130 on
+ * Ctrl-C (the suite is stopped either way).
  *
- *     npm run chaos -- --batches 5 --max-minutes 5 --seed 7
+ *     npm run chaos -- --batches 5 --max-minutes 10 --seed 7 --fault-gap 0.5-3
  */
 import { parseArgs } from 'node:util';
 import {
@@ -36,6 +43,8 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: String(Date.now() % 100_000) },
     host: { type: 'string', default: '127.49.4.1' },
     speed: { type: 'string', default: '50' },
+    'batch-seconds': { type: 'string', default: '150' },
+    'fault-gap': { type: 'string', default: '0.5-3' },
     echo: { type: 'boolean', default: false },
   },
   strict: true,
@@ -43,6 +52,19 @@ const { values: args } = parseArgs({
 const batches = Math.min(50, Math.max(1, Number(args.batches)));
 const maxMs = Math.min(60, Math.max(1, Number(args['max-minutes']))) * 60_000;
 const seed = Number(args.seed);
+const batchMs = Math.min(1800, Math.max(30, Number(args['batch-seconds']))) * 1000;
+const [gapMinMs, gapMaxMs] = ((): [number, number] => {
+  const match = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(args['fault-gap']);
+  const min = Math.min(600, Number(match?.[1] ?? 0.5)) * 1000;
+  const max = Math.min(600, Number(match?.[2] ?? 3)) * 1000;
+  if (match === null || !(max >= min) || min < 100) {
+    process.stderr.write(
+      `--fault-gap: expected MIN-MAX seconds, 0.1 <= MIN <= MAX <= 600 (got "${args['fault-gap']}")\n`,
+    );
+    process.exit(2);
+  }
+  return [min, max];
+})();
 const started = Date.now();
 const deadline = started + maxMs;
 const log = (message: string): void =>
@@ -69,7 +91,11 @@ interface BatchResult {
   batchId: string;
   instanceId?: string;
   status: string;
-  outcome: 'complete' | 'safe-state' | 'held-in-doubt' | 'not-declared' | 'not-started';
+  outcome: 'complete' | 'safe-state' | 'held-in-doubt' | 'timed-out' | 'not-declared' | 'not-started';
+  /** In-doubt device commands answered as an operator: step, answer and why. */
+  inDoubt: { stepId: string; taskId: string; outcome: string; why: string }[];
+  /** Still running after --batch-seconds: where it stood before the run aborted it. */
+  timedOut?: { steps: string[]; openTasks: number; lastHistory: unknown[] };
   error?: string;
   approved: boolean;
   /** Where a batch that did not end stood: its current steps and open tasks. */
@@ -147,7 +173,8 @@ async function injectFault(suite: Suite): Promise<void> {
         log(`kill -9 ${target}, back in ${ms} ms`);
         await suite.killModule(target);
         await pause(ms);
-        await suite.restart(target, 90_000);
+        // the heal between batches may have brought it back already
+        if (!isUp(suite, target)) await suite.restart(target, 90_000);
         record({ target, ms, ok: true });
         break;
       }
@@ -198,7 +225,7 @@ async function injectFault(suite: Suite): Promise<void> {
 
 async function chaosLoop(suite: Suite): Promise<void> {
   for (let round = 0; round < 10_000 && !stopChaos && Date.now() < deadline - 60_000; round++) {
-    await pause(between(500, 3000));
+    await pause(between(gapMinMs, gapMaxMs));
     if (stopChaos) break;
     await injectFault(suite);
   }
@@ -250,6 +277,7 @@ async function runBatch(suite: Suite, index: number): Promise<BatchResult> {
     status: 'not started',
     outcome: 'not-started',
     approved: false,
+    inDoubt: [],
     faultsDuring: [],
     seconds: 0,
   };
@@ -258,7 +286,7 @@ async function runBatch(suite: Suite, index: number): Promise<BatchResult> {
       startBatch(suite, batchId, { recipe: 'small' }),
     );
     log(`${batchId} started as ${result.instanceId}`);
-    const batchDeadline = Math.min(deadline - 20_000, Date.now() + 120_000);
+    const batchDeadline = Math.min(deadline - 20_000, Date.now() + batchMs);
     let view: InstanceView | undefined;
     for (let poll = 0; poll < 10_000 && Date.now() < batchDeadline; poll++) {
       view = await getInstance(suite, result.instanceId).catch(() => view);
@@ -278,10 +306,16 @@ async function runBatch(suite: Suite, index: number): Promise<BatchResult> {
           log(`${batchId} approval not acknowledged yet: ${message(error)}`);
         }
       }
+      if (view !== undefined && (view.openTasks ?? []).some((t) => String(t).endsWith(':inDoubt'))) {
+        await answerInDoubt(suite, result).catch((error: unknown) =>
+          log(`${batchId} in-doubt task not answered yet: ${message(error)}`),
+        );
+      }
       await pause(300);
     }
     result.status = view?.status ?? 'unknown';
     if (view?.error !== undefined) result.error = `${view.error.code}: ${view.error.message}`;
+    if (view !== undefined && !TERMINAL.has(view.status)) result.status = await abortStuck(suite, result);
   } catch (error) {
     result.error = message(error);
   }
@@ -290,6 +324,108 @@ async function runBatch(suite: Suite, index: number): Promise<BatchResult> {
   log(`${batchId} ended ${result.status}${result.error === undefined ? '' : ` (${result.error})`}`);
   return result;
 }
+
+interface OpenTask {
+  taskId: string;
+  stepId: string;
+  kind: string;
+  details?: { action?: string; args?: Record<string, unknown> };
+}
+
+const short = (nodeId: unknown): string => String(nodeId).replace('nsu=urn:takt:opcua-plant;s=', '');
+
+/** Whether a PackML command has taken effect, from the unit's state now. */
+const TOOK_EFFECT: Record<string, (state: string) => boolean> = {
+  Start: (state) => state !== 'Idle',
+  Reset: (state) => state === 'Idle' || state === 'Resetting',
+  Stop: (state) => state === 'Stopped' || state === 'Stopping',
+  Clear: (state) => state !== 'Aborted',
+};
+
+/**
+ * Answers the instance's open in-doubt tasks as an operator at the HMI: looks at the unit the command
+ * went to, answers `succeeded` when it took effect and `retry` when not (`failed` when it cannot tell).
+ */
+async function answerInDoubt(suite: Suite, result: BatchResult): Promise<void> {
+  const instanceId = result.instanceId as string;
+  const { items } = await callMethod<{ items: OpenTask[] }>(suite, 'orchestrator', 'listTasks', { instanceId });
+  const snapshot = await plantSnapshot(suite);
+  for (const task of items.filter((t) => t.kind === 'inDoubt')) {
+    const { action, args = {} } = task.details ?? {};
+    let outcome = 'failed';
+    let why = `cannot tell what ${String(action)} did`;
+    if (action === 'opcua.call') {
+      const [unit = '', verb = ''] = short(args['methodId']).split('.');
+      const state = snapshot.units[unit]?.state ?? 'unknown';
+      const tookEffect = TOOK_EFFECT[verb];
+      if (tookEffect !== undefined) {
+        outcome = tookEffect(state) ? 'succeeded' : 'retry';
+        why = `${unit} is ${state} after ${verb}`;
+      }
+    } else if (action === 'opcua.write') {
+      const [unit = '', name = ''] = short(args['nodeId']).split('.');
+      const value = snapshot.units[unit]?.values[name];
+      outcome = JSON.stringify(value) === JSON.stringify(args['value']) ? 'succeeded' : 'retry';
+      why = `${unit}.${name} reads ${JSON.stringify(value)}, written ${JSON.stringify(args['value'])}`;
+    }
+    await callMethod(suite, 'orchestrator', 'resolveInDoubt', {
+      instanceId,
+      taskId: task.taskId,
+      outcome,
+      reason: `chaos run, as an operator: ${why}`,
+      actor: 'chaos-operator',
+    });
+    result.inDoubt.push({ stepId: task.stepId, taskId: task.taskId, outcome, why });
+    log(`${result.batchId} in doubt at ${task.stepId}: answered ${outcome} (${why})`);
+  }
+}
+
+/** Where an instance that has not ended stands: its current steps, open tasks and last history entries. */
+async function whereItStands(
+  suite: Suite,
+  instanceId: string,
+): Promise<{ steps: string[]; openTasks: number; lastHistory: unknown[] }> {
+  const view = await getInstance(suite, instanceId);
+  const full = await callMethod<{ history?: unknown[] }>(suite, 'orchestrator', 'getInstance', {
+    instanceId,
+    history: true,
+  }).catch(() => ({ history: [] }));
+  return {
+    steps: (view.currentSteps ?? []).map((s) => s.stepId),
+    openTasks: (view.openTasks ?? []).length,
+    lastHistory: (full.history ?? []).slice(-4),
+  };
+}
+
+/**
+ * A batch still running after its time: records where it stands, then aborts it (safe-state
+ * procedure) so the next batch can have the reactor. It stays a failed check (`timed-out`).
+ */
+async function abortStuck(suite: Suite, result: BatchResult): Promise<string> {
+  const instanceId = result.instanceId as string;
+  result.timedOut = await patiently('where it stands', 30_000, () => whereItStands(suite, instanceId)).catch(
+    (error: unknown) => ({ steps: [], openTasks: -1, lastHistory: [message(error)] }),
+  );
+  log(
+    `${result.batchId} still running after ${batchMs / 1000} s at ${JSON.stringify(result.timedOut.steps)}: aborting it`,
+  );
+  await patiently('abort', 60_000, () =>
+    callMethod(suite, 'orchestrator', 'abort', { instanceId, actor: 'chaos-run', reason: 'did not end in time' }),
+  ).catch((error: unknown) => log(`${result.batchId} abort failed: ${message(error)}`));
+  let status = 'unknown';
+  for (let poll = 0; poll < 200; poll++) {
+    status = (await getInstance(suite, instanceId).catch(() => undefined))?.status ?? status;
+    if (TERMINAL.has(status)) break;
+    await pause(300);
+  }
+  return status;
+}
+
+/** The status event that ends an instance: completed, failed, or a state change to aborted/stopped/cancelled. */
+const isTerminalEvent = (m: TopicMessage): boolean =>
+  m.subject === 'instance.completed' ||
+  m.subject === 'instance.failed' ||
+  (m.subject === 'instance.state' && TERMINAL.has(String(m.body['state'])));
 
 /** Classifies a batch after the run, from the orchestrator, the audit and the upstream alerts. */
 async function classify(
@@ -301,19 +437,10 @@ async function classify(
   const view = await patiently('getInstance', 60_000, () => getInstance(suite, result.instanceId as string));
   result.status = view.status;
   if (view.error !== undefined) result.error = `${view.error.code}: ${view.error.message}`;
-  if (!TERMINAL.has(view.status)) {
-    const full = await callMethod<{ history?: unknown[] }>(suite, 'orchestrator', 'getInstance', {
-      instanceId: result.instanceId,
-      history: true,
-    }).catch(() => ({ history: [] }));
-    result.at = {
-      steps: (view.currentSteps ?? []).map((s) => s.stepId),
-      openTasks: (view.openTasks ?? []).length,
-      lastHistory: (full.history ?? []).slice(-4),
-    };
-  }
+  if (!TERMINAL.has(view.status)) result.at = await whereItStands(suite, result.instanceId);
   const actions = new Set((await auditRecords(suite, { instanceId: result.instanceId })).map((r) => r.record.action));
-  if (view.status === 'succeeded' && actions.has('batch.completed')) result.outcome = 'complete';
+  if (result.timedOut !== undefined) result.outcome = 'timed-out';
+  else if (view.status === 'succeeded' && actions.has('batch.completed')) result.outcome = 'complete';
   else if (view.status === 'aborted' && actions.has('workflow.batch-safe-state') && actions.has('batch.aborted')) {
     result.outcome = 'safe-state';
   } else if (['failed', 'stopped', 'cancelled'].includes(view.status) && actions.has(`batch.${view.status}`)) {
@@ -330,6 +457,15 @@ async function classify(
 async function main(): Promise<number> {
   log(`seed ${seed}, ${batches} batches, at most ${maxMs / 60_000} min, host ${args.host}`);
   const suite = await startSuite({ host: args.host, plantSpeed: Number(args.speed), echo: args.echo });
+  // Ctrl-C: thaw the Azure emulators (they may be frozen) and stop every child before leaving.
+  const interrupt = (signal: NodeJS.Signals): void => {
+    log(`${signal}: stopping the suite`);
+    stopChaos = true;
+    suite.azure.handle.signal('SIGCONT');
+    void suite.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
   const topic = openTopicReader(suite, 'all');
   try {
     const readiness = await suite.waitReady(120_000);
@@ -368,8 +504,17 @@ async function main(): Promise<number> {
     }
     const alerts = (await suite.control.upstream(0, 100_000))
       .filter((m) => m.moduleId === 'orchestrator')
-      .map((m) => JSON.parse(m.body) as { code?: string; instanceId?: string });
+      .map((m) => JSON.parse(m.body) as { code?: string; instanceId?: string; taskId?: string });
     for (const result of results) await classify(suite, result, alerts);
+
+    // every in-doubt task answered was declared: an ORCH_IN_DOUBT alert for its task reached upstream
+    const inDoubtUndeclared: string[] = [];
+    for (const r of results) {
+      for (const answered of r.inDoubt) {
+        const alerted = alerts.some((a) => a.code === 'ORCH_IN_DOUBT' && a.taskId === answered.taskId);
+        if (!alerted) inDoubtUndeclared.push(`${r.batchId}: ${answered.taskId}`);
+      }
+    }
 
     // acknowledged starts and approvals are audited
     const missingAcknowledged: string[] = [];
@@ -391,7 +536,7 @@ async function main(): Promise<number> {
       let events: TopicMessage[] = [];
       for (let round = 0; round < 30; round++) {
         events = (await topic.read()).filter((m) => m.sessionId === id);
-        const ended = events.some((m) => m.subject === 'instance.completed' || m.subject === 'instance.failed');
+        const ended = events.some(isTerminalEvent);
         if (!terminal || ended) break;
         await pause(1000);
       }
@@ -401,7 +546,7 @@ async function main(): Promise<number> {
       for (let s = 1; s <= max; s++) if (!seqs.has(s)) gaps.push(s);
       if (events.length === 0) missingOnTopic.push(`${r.batchId}: no events`);
       else if (gaps.length > 0) missingOnTopic.push(`${r.batchId}: seq gaps ${gaps.slice(0, 10).join(',')}`);
-      if (terminal && !events.some((m) => m.subject === 'instance.completed' || m.subject === 'instance.failed')) {
+      if (terminal && !events.some(isTerminalEvent)) {
         missingOnTopic.push(`${r.batchId}: no terminal event`);
       }
       const twin = terminal ? await digitalTwin(suite, `run-${id}`).catch(() => undefined) : undefined;
@@ -429,13 +574,15 @@ async function main(): Promise<number> {
       missingUpstream.length === 0 &&
       missingAcknowledged.length === 0 &&
       missingOnTopic.length === 0 &&
-      twinsWrong.length === 0;
+      twinsWrong.length === 0 &&
+      inDoubtUndeclared.length === 0;
     const summary = {
       ok,
       seed,
       batches: { requested: batches, run: results.length, outcomes },
       faults: { injected: faults.length, failed: faults.filter((f) => !f.ok).length, byKind: faultCounts },
       audit: { chain: chain.status, records: chain.checked, head: chain.head, missingUpstream: missingUpstream.length },
+      inDoubt: { answered: results.reduce((n, r) => n + r.inDoubt.length, 0), withoutAlert: inDoubtUndeclared },
       nothingAcknowledgedMissing: missingAcknowledged.length === 0,
       missingAcknowledged,
       serviceBus: { problems: missingOnTopic, cloudBridgeStatusRefused: bridgeHealth.statusRefused ?? null },
