@@ -86,15 +86,20 @@ export async function writeValue(
   expectedType?: string,
 ): Promise<WriteOutcome> {
   const nodeId = live.resolveNodeId(nodeIdText);
-  const [valueRankDv, beforeDv] = await live.session.read([
+  // One round trip for the value rank, the value before (for the audit) and the data type; a data type
+  // that is not built in (a subtype, an enumeration) costs the walk up its supertypes.
+  const [valueRankDv, beforeDv, dataTypeDv] = await live.session.read([
     { nodeId, attributeId: lib.AttributeIds.ValueRank },
     { nodeId, attributeId: lib.AttributeIds.Value },
+    { nodeId, attributeId: lib.AttributeIds.DataType },
   ]);
   if (!valueRankDv || !beforeDv) throw new ConnectorError('OPCUA_BAD_STATUS', `read ${nodeIdText}: empty answer`);
   if (valueRankDv.statusCode.isNotGood()) {
     throw errorForStatus(valueRankDv.statusCode.name, `write ${nodeIdText}`, { nodeId: nodeIdText });
   }
-  const builtIn = (await live.session.getBuiltInDataType(nodeId)) as number;
+  const declared =
+    dataTypeDv?.statusCode.isGood() === true ? builtInOfArgument(dataTypeDv.value.value as NodeId | null) : undefined;
+  const builtIn = declared ?? (await live.session.getBuiltInDataType(nodeId));
   const valueRank = Number(valueRankDv.value.value ?? -1);
   const before = beforeDv.statusCode.isGood() ? valueToJson(beforeDv.value.value, builtIn) : null;
   const coerced = coerceValue(value, builtIn, valueRank);
@@ -154,7 +159,8 @@ export interface CallOutcome {
   outputArguments: { name: string | undefined; value: unknown; dataType: string | undefined }[];
 }
 
-function builtInOfArgument(dataType: NodeId): number | undefined {
+function builtInOfArgument(dataType: NodeId | null | undefined): number | undefined {
+  if (dataType === null || dataType === undefined) return undefined;
   return dataType.namespace === 0 && typeof dataType.value === 'number' && BUILTIN_TYPES[dataType.value] !== undefined
     ? dataType.value
     : undefined;
