@@ -11,6 +11,8 @@
  * connector's watch for sampling 0 (event-driven) and publishing every BENCH_E2E_PUBLISHING_MS
  * (default 10), which the plant grants (its minimum is 10 ms).
  *
+ * BENCH_E2E_KEEP_DIR=1 keeps the suite's data folder (SQLite journals, audit) to take a reaction apart.
+ *
  * Also recorded: the same write → notification path with no suite in between (the bench's own
  * write of `Reactor.TemperatureSetpoint` seen by its own subscription), the floor of this measurement.
  */
@@ -216,6 +218,7 @@ export default async function e2e(ctx: BenchContext): Promise<void> {
   } finally {
     await client?.close().catch(() => undefined);
     await suite.stop();
-    await rm(dir, { recursive: true, force: true });
+    if (process.env['BENCH_E2E_KEEP_DIR'] === '1') ctx.note(`kept the suite's data in ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
   }
 }
