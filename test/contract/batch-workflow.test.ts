@@ -285,6 +285,20 @@ describe('deployment/workflows/batch.json', () => {
     expect(writes(r).at(-1)).toBe('Reactor.TemperatureSetpoint=20');
   });
 
+  it('warns after 5 min when a dose does not complete (an empty tank suspends), fails it after 30 min', async () => {
+    const r = await run({ events: [tags(20, { 'TankA.State': 'Suspended' })] });
+    expect(r.status).toBe('failed');
+    expect(r.error?.code).toBe('DOSING_FAILED');
+    expect(alerts(r)[0]).toMatchObject({
+      stepId: 'waitDoseA',
+      severity: 'warning',
+      atMs: Date.UTC(2026, 0, 1) + 300_000,
+    });
+    const published = r.dispatched.filter((d) => d.action === 'publish').map((d) => d.args['code']);
+    expect(published).toEqual(['BATCH_DOSING_FAILED']);
+    expect(r.virtualMs).toBe(1_800_000);
+  });
+
   it('counts a reactor already Complete as heated when the temperature rise was never seen', async () => {
     // a plant restart or a dropped session hid the rise, the hold and the cooling afterwards
     const r = await run({
