@@ -22,6 +22,7 @@
 import { parseArgs } from 'node:util';
 import {
   type InstanceView,
+  type PlantSnapshot,
   type Suite,
   type TopicMessage,
   auditRecords,
@@ -148,6 +149,16 @@ async function plantCall(
   );
 }
 
+async function plantWrite(suite: Suite, path: string, value: unknown): Promise<unknown> {
+  return callMethod(
+    suite,
+    'opcua-connector',
+    'write',
+    { endpointUrl: suite.plantUrl, nodeId: `nsu=urn:takt:opcua-plant;s=${path}`, value },
+    10,
+  );
+}
+
 /** One random fault, healed before it returns. */
 async function injectFault(suite: Suite): Promise<void> {
   const kind = pick([
@@ -266,6 +277,44 @@ async function resetPlant(suite: Suite): Promise<void> {
     await pause(250);
   }
   log(`plant not back to Idle: ${JSON.stringify(states)}`);
+}
+
+/** Polls the plant until `done` holds (at most `ms`). */
+async function plantUntil(suite: Suite, ms: number, done: (s: PlantSnapshot) => boolean): Promise<boolean> {
+  const until = Date.now() + ms;
+  for (let round = 0; round < 1000 && Date.now() < until; round++) {
+    if (done(await plantSnapshot(suite))) return true;
+    await pause(200);
+  }
+  return false;
+}
+
+/**
+ * Material upkeep, as the operator would between batches: a dosing tank below 300 L is refilled to 800 L
+ * (its inlet valve opened, then closed), and a reactor above 60 % is drained to ~30 % through the filler —
+ * so a long run does not empty the tanks (a dose would suspend) or fill the reactor (a batch would be
+ * refused with REACTOR_LEVEL_TOO_HIGH).
+ */
+async function replenish(suite: Suite): Promise<void> {
+  const snapshot = await plantSnapshot(suite);
+  for (const tank of ['TankA', 'TankB']) {
+    if (Number(snapshot.units[tank]?.values['Volume'] ?? 0) >= 300) continue;
+    log(`operator: refilling ${tank}`);
+    await plantWrite(suite, `${tank}.InletValve`, true);
+    const full = await plantUntil(suite, 60_000, (s) => Number(s.units[tank]?.values['Volume'] ?? 0) >= 800);
+    await plantWrite(suite, `${tank}.InletValve`, false);
+    if (!full) log(`operator: ${tank} did not reach 800 L`);
+  }
+  const level = Number(snapshot.units['Reactor']?.values['Level'] ?? 0);
+  if (level > 60) {
+    const units = Math.round((level - 30) * 20); // 20 L per % (2,000 L reactor), 1 L per unit
+    log(`operator: draining the reactor (${level.toFixed(1)} %) through the filler, ${units} units`);
+    await plantWrite(suite, 'Filler.BatchSize', units);
+    await plantCall(suite, 'Filler', 'Filler.Start');
+    const drained = await plantUntil(suite, 120_000, (s) => s.units['Filler']?.state === 'Complete');
+    if (!drained) log('operator: the filler did not complete the drain');
+    await resetPlant(suite);
+  }
 }
 
 async function runBatch(suite: Suite, index: number): Promise<BatchResult> {
@@ -480,6 +529,7 @@ async function main(): Promise<number> {
       results.push(await runBatch(suite, i));
       await healAll(suite).catch((error: unknown) => log(`heal failed: ${message(error)}`));
       await resetPlant(suite).catch((error: unknown) => log(`plant reset failed: ${message(error)}`));
+      await replenish(suite).catch((error: unknown) => log(`material upkeep failed: ${message(error)}`));
     }
     stopChaos = true;
     await chaos;
