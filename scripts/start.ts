@@ -261,6 +261,7 @@ async function main(): Promise<void> {
           '  takt instances                                     # find the instance; it waits for approval',
           '  takt approve <instanceId> --user sue --password <pw> --meaning "Batch released" --reason "sample in spec"',
           '  takt audit --instance <instanceId>   ·   takt verify   ·   takt upstream   ·   takt status',
+          '  takt tasks   ·   takt resolve <instanceId> --task <taskId> --outcome succeeded|retry|failed   # a command in doubt',
         ]
       : []),
     `  Data (SQLite, certificates): ${dataDir}`,
