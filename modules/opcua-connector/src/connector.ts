@@ -129,6 +129,7 @@ export class OpcuaConnector {
     bump: { get(id: string): unknown };
   };
   private readonly watches = new Map<string, WatchRow>();
+  private twinApplied = false;
   private closed = false;
 
   constructor(private readonly options: ConnectorOptions) {
@@ -186,6 +187,15 @@ export class OpcuaConnector {
   }
 
   // ---------------------------------------------------------------- configuration
+
+  /**
+   * The module's twin (settings, endpoints, published nodes) has been applied once since start. Before
+   * that, a command for an endpoint the connector does not know yet is answered `OPCUA_NOT_CONFIGURED`
+   * (retryable): the twin may be about to add it (a restart answers methods before the twin is read).
+   */
+  markTwinApplied(): void {
+    this.twinApplied = true;
+  }
 
   applySettings(settings: Settings): void {
     const sessionRelevant = (s: Settings) =>
@@ -658,6 +668,13 @@ export class OpcuaConnector {
     }
     const endpointUrl = requested ?? urls[0] ?? '';
     const session = this.sessionForUrl(endpointUrl);
+    if (!session && !this.twinApplied) {
+      throw new ConnectorError(
+        'OPCUA_NOT_CONFIGURED',
+        `the connector has not applied its twin since it started; ${endpointUrl} may be configured there: retry shortly`,
+        { details: { endpointUrl } },
+      );
+    }
     if (!session) {
       throw new ConnectorError(
         'OPCUA_ENDPOINT_UNKNOWN',

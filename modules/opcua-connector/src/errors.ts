@@ -56,6 +56,11 @@ export const errorCatalog = {
     summary:
       'The request names an endpoint the connector does not know and may not open on its own. Configure it (twin `endpoints` or `publishedNodes`) or check the `endpointUrl` spelling.',
   },
+  OPCUA_NOT_CONFIGURED: {
+    retryable: true,
+    summary:
+      'The connector has just started and has not applied its module twin yet, so it does not know the endpoint the command names. Retry in a moment (the orchestrator treats it as DEVICE_UNREACHABLE); if it persists, check that the twin reaches the module.',
+  },
   OPCUA_CONNECT_FAILED: {
     retryable: true,
     summary:

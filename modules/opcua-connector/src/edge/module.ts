@@ -101,6 +101,7 @@ export async function startConnectorModule(options: ConnectorModuleOptions): Pro
         : { ...settings, autoAcceptUntrustedCertificates: options.autoAcceptUntrustedCertificates };
     connector.applySettings(effective);
     if (endpointsChanged) connector.setCommandEndpoints(commandEndpoints);
+    connector.markTwinApplied();
   };
   const edge = new SupervisedModuleClient({
     logger,

@@ -8,6 +8,9 @@ describe('connector errors → workflow runtime codes', () => {
   it('maps connector codes by operation', () => {
     expect(deviceErrorCode('write', 'OPCUA_SESSION_LOST')).toBe('DEVICE_UNREACHABLE');
     expect(deviceErrorCode('read', 'OPCUA_TIMEOUT')).toBe('DEVICE_UNREACHABLE');
+    // a connector that has just restarted and not read its twin yet: retried, not a configuration error
+    expect(deviceErrorCode('call', 'OPCUA_NOT_CONFIGURED')).toBe('DEVICE_UNREACHABLE');
+    expect(deviceErrorCode('call', 'OPCUA_ENDPOINT_UNKNOWN')).toBe('DEVICE_METHOD_FAILED');
     expect(deviceErrorCode('write', 'OPCUA_ACCESS_DENIED')).toBe('DEVICE_WRITE_REJECTED');
     expect(deviceErrorCode('read', 'OPCUA_NODE_NOT_FOUND')).toBe('DEVICE_BAD_STATUS');
     expect(deviceErrorCode('call', 'OPCUA_BAD_STATUS')).toBe('DEVICE_METHOD_FAILED');
