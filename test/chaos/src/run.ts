@@ -300,17 +300,18 @@ async function replenish(suite: Suite): Promise<void> {
   for (const tank of ['TankA', 'TankB']) {
     if (Number(snapshot.units[tank]?.values['Volume'] ?? 0) >= 300) continue;
     log(`operator: refilling ${tank}`);
-    await plantWrite(suite, `${tank}.InletValve`, true);
+    // the connector may be down for a moment (a fault still healing): as patient as an operator
+    await patiently('open the inlet', 60_000, () => plantWrite(suite, `${tank}.InletValve`, true));
     const full = await plantUntil(suite, 60_000, (s) => Number(s.units[tank]?.values['Volume'] ?? 0) >= 800);
-    await plantWrite(suite, `${tank}.InletValve`, false);
+    await patiently('close the inlet', 60_000, () => plantWrite(suite, `${tank}.InletValve`, false));
     if (!full) log(`operator: ${tank} did not reach 800 L`);
   }
   const level = Number(snapshot.units['Reactor']?.values['Level'] ?? 0);
   if (level > 60) {
     const units = Math.round((level - 30) * 20); // 20 L per % (2,000 L reactor), 1 L per unit
     log(`operator: draining the reactor (${level.toFixed(1)} %) through the filler, ${units} units`);
-    await plantWrite(suite, 'Filler.BatchSize', units);
-    await plantCall(suite, 'Filler', 'Filler.Start');
+    await patiently('set the drain size', 60_000, () => plantWrite(suite, 'Filler.BatchSize', units));
+    await patiently('start the drain', 60_000, () => plantCall(suite, 'Filler', 'Filler.Start'));
     const drained = await plantUntil(suite, 120_000, (s) => s.units['Filler']?.state === 'Complete');
     if (!drained) log('operator: the filler did not complete the drain');
     await resetPlant(suite);
