@@ -149,14 +149,9 @@ describe('orchestrator: restart', () => {
     expect(connector.calls.filter((c) => c.method === 'write')).toHaveLength(1);
     // the task tells the operator what to check: the action and the node it wrote
     const tasks = (await h.invoke('listTasks', { instanceId })).payload['items'] as Record<string, unknown>[];
-    expect(tasks).toEqual([
-      expect.objectContaining({
-        taskId: alert['taskId'],
-        kind: 'inDoubt',
-        stepId: 'open',
-        details: expect.objectContaining({ action: 'opcua.write', args: { nodeId: 'ns=2;s=Feed', value: 250 } }),
-      }),
-    ]);
+    expect(tasks).toHaveLength(1);
+    expect(tasks[0]).toMatchObject({ taskId: alert['taskId'], kind: 'inDoubt', stepId: 'open' });
+    expect(tasks[0]?.['details']).toMatchObject({ action: 'opcua.write', args: { nodeId: 'ns=2;s=Feed', value: 250 } });
     const answer = await h.invoke('resolveInDoubt', {
       instanceId,
       taskId: String(alert['taskId']),
