@@ -12,7 +12,8 @@
  * operator would, so it does not hold the reactor for the batches after it. A batch held on a device
  * command in doubt (an `askOperator` task after a kill) is answered as an operator at the HMI would:
  * the unit's PackML state (or the node's value) in the plant says whether the command took effect
- * (`succeeded`) or not (`retry`); each answer is listed, and each must have raised `ORCH_IN_DOUBT`. Faults come every
+ * (`succeeded`) or not (`retry`); each answer is listed, and each must have raised `ORCH_IN_DOUBT`.
+ * Between batches it also keeps the material up (refills tanks, drains the reactor). Faults come every
  * `--fault-gap` seconds (a random pause in MIN-MAX). Prints a JSON summary on stdout (progress on
  * stderr); exit code 0 when every check holds, 1 when one fails, 2 when the run itself broke, 130 on
  * Ctrl-C (the suite is stopped either way).
