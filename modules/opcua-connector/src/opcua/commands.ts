@@ -9,7 +9,7 @@ import { ConnectorError } from '../errors.js';
 import { BUILTIN_TYPES, coerceValue, sameValue } from './coerce.js';
 import type { LiveHandle } from './endpoint-session.js';
 import type { NodeOpcuaClient } from './node-opcua.js';
-import { errorForStatus } from './status.js';
+import { errorForStatus, translateError } from './status.js';
 
 export interface ReadValue {
   nodeId: string;
@@ -180,9 +180,11 @@ export async function callMethod(
   try {
     definition = await live.session.getArgumentDefinition(methodId);
   } catch (error) {
-    throw new ConnectorError('OPCUA_NODE_NOT_FOUND', `${methodIdText} is not a method on the server`, {
-      cause: error,
-      details: { methodId: methodIdText },
+    // The browse for the argument definitions does not throw for an unknown method (it finds no
+    // arguments, and the call then answers BadMethodInvalid): a throw here is the session or the
+    // transport — a dropped session during a plant restart must stay retryable.
+    throw translateError(error, `call ${methodIdText}: reading its argument definitions`, {
+      methodId: methodIdText,
     });
   }
   const declared = definition.inputArguments ?? [];

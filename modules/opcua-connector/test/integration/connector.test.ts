@@ -252,6 +252,12 @@ describe('opcua-connector against the plant, through the edgeHub emulator', () =
       ['call', { endpointUrl, objectId: `${NS}Reactor`, methodId: `${NS}Reactor.Unhold` }, 'OPCUA_BAD_STATUS', false],
       [
         'call',
+        { endpointUrl, objectId: `${NS}Reactor`, methodId: `${NS}Reactor.NoSuchMethod` },
+        'OPCUA_NODE_NOT_FOUND',
+        false,
+      ],
+      [
+        'call',
         { endpointUrl, objectId: `${NS}Reactor`, methodId: `${NS}Reactor.Start`, inputArguments: [1] },
         'OPCUA_TYPE_MISMATCH',
         false,

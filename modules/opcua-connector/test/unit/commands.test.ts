@@ -8,6 +8,9 @@ import {
   sameValue,
   translateError,
 } from '../../src/index.js';
+import { callMethod } from '../../src/opcua/commands.js';
+import type { LiveHandle } from '../../src/opcua/endpoint-session.js';
+import type { NodeOpcuaClient } from '../../src/opcua/node-opcua.js';
 
 describe('write coercion', () => {
   it('coerces JSON to the node data type or says what is expected', () => {
@@ -81,5 +84,25 @@ describe('status code mapping', () => {
       securityPolicy: 'None',
     });
     expect(chooseEndpoint(offered.slice(0, 1), 'SignAndEncrypt', undefined)).toBeUndefined();
+  });
+});
+
+describe('method calls when the session goes away', () => {
+  it('a failed browse for the argument definitions is the session, retryable — not an unknown method', async () => {
+    // a stand-in session at the node-opcua boundary: the plant dropped the session mid-call
+    const live = {
+      namespaces: [],
+      resolveNodeId: (id: string) => id,
+      session: {
+        getArgumentDefinition: () => Promise.reject(new Error('BadSessionClosed (0x80260000)')),
+      },
+    } as unknown as LiveHandle;
+    const lib = {} as unknown as NodeOpcuaClient;
+    const failure = await callMethod(lib, live, 'ns=2;s=Filler', 'ns=2;s=Filler.Reset', []).catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: 'OPCUA_SESSION_LOST', retryable: true });
+    live.session.getArgumentDefinition = () => Promise.reject(new Error('premature disconnection'));
+    expect(
+      await callMethod(lib, live, 'ns=2;s=Filler', 'ns=2;s=Filler.Reset', []).catch((e: unknown) => e),
+    ).toMatchObject({ retryable: true });
   });
 });
