@@ -299,6 +299,30 @@ describe('deployment/workflows/batch.json', () => {
     expect(r.virtualMs).toBe(1_800_000);
   });
 
+  it('goes on when a Reset is refused (a retry after a lost answer) and the unit reaches Idle', async () => {
+    const refused = {
+      error: { code: 'DEVICE_METHOD_FAILED', message: 'the server answered BadInvalidState', retryable: false },
+    };
+    const r = await run({
+      events: [...firstSample, tags(600, { 'Filler.State': 'Complete' }), tags(700, allIdle)],
+      approvals: { approve: { decision: 'approve' } },
+      responses: { resetFiller: [refused], resetSampler: [refused] },
+    });
+    expect(r.error).toBeUndefined();
+    expect(r.status).toBe('succeeded');
+  });
+
+  it('fails when a refused Reset leaves the unit out of Idle', async () => {
+    const refused = { error: { code: 'DEVICE_METHOD_FAILED', message: 'BadInvalidState', retryable: false } };
+    const r = await run({
+      events: [...firstSample, tags(600, { 'Filler.State': 'Complete' })],
+      approvals: { approve: { decision: 'approve' } },
+      responses: { resetFiller: [refused] },
+    });
+    expect(r.status).toBe('failed');
+    expect(r.error).toMatchObject({ code: 'WF_STEP_TIMEOUT', stepId: 'waitReleased' });
+  });
+
   it('counts a reactor already Complete as heated when the temperature rise was never seen', async () => {
     // a plant restart or a dropped session hid the rise, the hold and the cooling afterwards
     const r = await run({
