@@ -7,7 +7,12 @@ import { parseArgs } from 'node:util';
 import { type LogLevel, parseLogLevel } from '@takt/edge-kit';
 import { PlantError } from './errors.js';
 import { DEFAULT_LAYOUT_FILE } from './layout/layout.js';
-import { SECURITY_MODES, type PlantUser, type SecurityModeName } from './opcua/plant-server.js';
+import {
+  DEFAULT_MIN_PUBLISHING_INTERVAL_MS,
+  SECURITY_MODES,
+  type PlantUser,
+  type SecurityModeName,
+} from './opcua/plant-server.js';
 import { MAX_SPEED_FACTOR, MIN_SPEED_FACTOR } from './runtime/plant-runtime.js';
 
 export interface ResolvedPlantConfig {
@@ -37,7 +42,7 @@ export const OPTIONS = {
   'tick-ms': { env: 'PLANT_TICK_MS', help: 'real ms between physics ticks (default 100)' },
   'min-publishing-ms': {
     env: 'PLANT_MIN_PUBLISHING_MS',
-    help: 'fastest publishing interval granted, 1..1000 (default 10)',
+    help: `fastest publishing interval granted, 1..1000 (default ${DEFAULT_MIN_PUBLISHING_INTERVAL_MS})`,
   },
   seed: { env: 'PLANT_SEED', help: 'random seed (default 1)' },
   layout: { env: 'PLANT_LAYOUT', help: 'layout JSON file (default layouts/batch-plant.json)' },
@@ -90,7 +95,7 @@ export function resolveConfig(
   const port = number('port', 4840, 0, 65535, true);
   const speedFactor = number('speed', 1, MIN_SPEED_FACTOR, MAX_SPEED_FACTOR, false);
   const tickMs = number('tick-ms', 100, 5, 10_000, true);
-  const minPublishingIntervalMs = number('min-publishing-ms', 10, 1, 1000, true);
+  const minPublishingIntervalMs = number('min-publishing-ms', DEFAULT_MIN_PUBLISHING_INTERVAL_MS, 1, 1000, true);
   const seed = number('seed', 1, 0, 2 ** 31 - 1, true);
   const diagText = raw('diag-port');
   const diagPort = diagText === undefined ? undefined : number('diag-port', 0, 0, 65535, true);

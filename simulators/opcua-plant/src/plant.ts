@@ -67,7 +67,9 @@ export async function startPlant(options: StartPlantOptions): Promise<RunningPla
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 4840,
       pkiDir: options.pkiDir,
-      minPublishingIntervalMs: options.minPublishingIntervalMs ?? 10,
+      ...(options.minPublishingIntervalMs === undefined
+        ? {}
+        : { minPublishingIntervalMs: options.minPublishingIntervalMs }),
       ...(options.securityModes ? { securityModes: options.securityModes } : {}),
       allowAnonymous: options.allowAnonymous ?? true,
       users: options.users ?? [],

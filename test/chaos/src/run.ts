@@ -36,7 +36,9 @@ import {
   startBatch,
   startSuite,
   verifyAuditChain,
+  waitForInstance,
 } from '@takt/e2e';
+import { waitFor } from '@takt/test-support';
 
 const { values: args } = parseArgs({
   options: {
@@ -280,14 +282,12 @@ async function resetPlant(suite: Suite): Promise<void> {
   log(`plant not back to Idle: ${JSON.stringify(states)}`);
 }
 
-/** Polls the plant until `done` holds (at most `ms`). */
-async function plantUntil(suite: Suite, ms: number, done: (s: PlantSnapshot) => boolean): Promise<boolean> {
-  const until = Date.now() + ms;
-  for (let round = 0; round < 1000 && Date.now() < until; round++) {
-    if (done(await plantSnapshot(suite))) return true;
-    await pause(200);
-  }
-  return false;
+/** Whether `done` holds for the plant within `ms`. */
+function plantUntil(suite: Suite, ms: number, done: (s: PlantSnapshot) => boolean): Promise<boolean> {
+  return waitFor(async () => done(await plantSnapshot(suite)), { timeoutMs: ms }).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**
@@ -463,13 +463,8 @@ async function abortStuck(suite: Suite, result: BatchResult): Promise<string> {
   await patiently('abort', 60_000, () =>
     callMethod(suite, 'orchestrator', 'abort', { instanceId, actor: 'chaos-run', reason: 'did not end in time' }),
   ).catch((error: unknown) => log(`${result.batchId} abort failed: ${message(error)}`));
-  let status = 'unknown';
-  for (let poll = 0; poll < 200; poll++) {
-    status = (await getInstance(suite, instanceId).catch(() => undefined))?.status ?? status;
-    if (TERMINAL.has(status)) break;
-    await pause(300);
-  }
-  return status;
+  const ended = await waitForInstance(suite, instanceId, undefined, 60_000).catch(() => undefined);
+  return ended?.status ?? 'unknown';
 }
 
 /** The status event that ends an instance: completed, failed, or a state change to aborted/stopped/cancelled. */

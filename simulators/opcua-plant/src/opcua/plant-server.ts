@@ -14,6 +14,9 @@ import { PLANT_NAMESPACE_URI, bindPlantAddressSpace } from './address-space.js';
 import { type ServerLibraries, loadServerLibraries } from './node-opcua.js';
 
 export const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
+
+/** The fastest publishing interval the simulator grants unless told otherwise (node-opcua's own is 50 ms). */
+export const DEFAULT_MIN_PUBLISHING_INTERVAL_MS = 10;
 export type SecurityModeName = (typeof SECURITY_MODES)[number];
 
 export interface PlantUser {
@@ -134,7 +137,8 @@ export class PlantServer {
 
   private async startServer(): Promise<void> {
     const libs = (this.libs ??= await loadServerLibraries());
-    libs.server.Subscription.minimumPublishingInterval = this.options.minPublishingIntervalMs ?? 10;
+    libs.server.Subscription.minimumPublishingInterval =
+      this.options.minPublishingIntervalMs ?? DEFAULT_MIN_PUBLISHING_INTERVAL_MS;
     const { MessageSecurityMode, SecurityPolicy } = libs.secureChannel;
     const modes = this.options.securityModes ?? SECURITY_MODES;
     const users = this.options.users ?? [];
